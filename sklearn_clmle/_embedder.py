@@ -1,0 +1,439 @@
+"""CLMLEEmbedder: the scikit-learn transformer that learns the CLMLE embedding."""
+
+import copy
+import logging
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from sklearn_clmle._backbones import build_backbone
+from sklearn_clmle._margins import resolve_margins
+from sklearn_clmle._runtime import (
+    inference_device,
+    resolve_device,
+    seed_from,
+    seeded_torch,
+    torch_threads,
+)
+from sklearn_clmle._training import Rows, embed, fit_clmle, logger
+
+#: ``cluster_size="auto"`` aims at this many clusters for an average class.
+AUTO_CLUSTERS_PER_CLASS = 4
+#: The paper's samples per cluster, the smallest size ``"auto"`` picks.
+PAPER_SAMPLES_PER_CLUSTER = 20
+#: The paper's cluster size, the largest that ``"auto"`` picks.
+PAPER_CLUSTER_SIZE = 200
+
+
+class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Cluster-based Large Margin Local Embedding (CLMLE) as a transformer.
+
+    Trains a torch backbone so that every class keeps its own equal-size,
+    well-separated clusters on the unit sphere (Huang et al., CLMLE, Sec.
+    3.2-3.3): cluster each class by equal-size spherical k-means, draw
+    batches of a hard query cluster and its nearest clusters, minimise the
+    cluster-margin loss (Eq. 9), and re-cluster on the new embedding between
+    rounds. ``transform`` returns the unit-norm embedding.
+
+    Parameters
+    ----------
+    a1 : float or "auto", default="auto"
+        Margin between clusters of different classes. Its bound is
+        ``a1_max_ = 1 - cos(2 pi / C)``; ``"auto"`` uses half of it. A value
+        above the bound is clipped to it with a ``UserWarning``.
+    a2 : float or "auto", default="auto"
+        Margin between clusters of the same class, per class bounded by
+        ``a2_max_[c] = 1 - cos(2 pi L_c / L)``; ``"auto"`` uses half of
+        each class's bound. A value above a class's bound is clipped to that
+        bound for that class, with a ``UserWarning``.
+    embedding_dim : int, default=32
+        Width d of the embedding.
+    backbone : str, torch.nn.Module or callable, default="mlp"
+        A registered name (``"mlp"``), a module (deep-copied at fit) or a
+        factory ``(n_features_in, embedding_dim, **backbone_kwargs) ->
+        Module``. The estimator L2-normalises its output.
+    backbone_kwargs : dict, default=None
+        Keyword arguments of the registered backbone, e.g.
+        ``{"hidden_layer_sizes": (256, 256)}`` for ``"mlp"``.
+    cluster_size : int or "auto", default="auto"
+        Cluster size l; class c gets ``max(1, L_c // l)`` clusters of sizes
+        differing by at most one. ``"auto"`` is ``clip(L // (4 C), 20,
+        200)``: about four clusters for an average class, never fewer members
+        than the paper's ``s = 20`` sampled per cluster (on long-tailed
+        digits l = 4 or 50 did worse than 10-20) and never more than the
+        paper's l = 200.
+    clusters_per_batch : int, default=12
+        M, clusters in one batch (paper: 12).
+    samples_per_cluster : int or "auto", default="auto"
+        s, examples drawn per batch cluster (paper: 20); ``"auto"`` is
+        ``min(20, cluster_size)``. Smaller clusters are sampled with
+        replacement.
+    n_rounds : int, default=5
+        Alternation rounds of clustering and training (paper: within 5).
+    iterations_per_round : int, default=200
+        Training iterations between two clusterings.
+    init : {"warmup", "input"}, default="warmup"
+        Prior features of the first clustering: a cross-entropy warm-up of
+        the same backbone, or the (L2-normalised) inputs.
+    warmup_iterations : int, default=200
+        Iterations of the cross-entropy warm-up (``init="warmup"``).
+    query_sampling : {"hardest", "uniform"}, default="hardest"
+        Query cluster of the chosen class: the one with the highest cached
+        loss (paper), or a random one (ablation).
+    cost_sensitive : bool, default=True
+        Weight each sample by the inverse frequency of its class in the batch.
+    scale : float, default=1.0
+        Inverse temperature of the log-sum-exp in Eq. 9 (1 is the paper).
+    learning_rate : float, default=0.01
+        SGD learning rate.
+    momentum : float, default=0.9
+        SGD momentum (paper).
+    weight_decay : float, default=5e-4
+        SGD weight decay (paper).
+    inference_batch_size : int, default=4096
+        Rows per forward pass in ``transform`` and between rounds.
+    device : str or torch.device, default="auto"
+        ``"auto"`` picks CUDA when available at fit time, else CPU.
+    n_threads : int, default=None
+        Torch CPU threads during fit/transform (restored afterwards); None
+        leaves torch's setting alone. Use 1 when processes run in parallel.
+    deterministic : bool, default=False
+        Ask torch for deterministic algorithms during fit (best effort on
+        GPU; CPU runs are reproducible from ``random_state`` regardless).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the clustering and the batch sampling.
+    verbose : int, default=0
+        0 is silent; 1 logs one line per round on the ``sklearn_clmle``
+        logger.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Number of input features.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Input feature names, when X has string column names.
+    module_ : torch.nn.Module
+        The trained backbone (its output is normalised by ``transform``).
+    device_ : torch.device
+        Device used for training.
+    a1_max_ : float
+        Bound ``1 - cos(2 pi / C)`` of ``a1``.
+    a2_max_ : ndarray of shape (n_classes,)
+        Per-class bounds ``1 - cos(2 pi L_c / L)`` of ``a2``.
+    a1_ : float
+        Margin ``a1`` used in training (``"auto"`` resolved, clipped).
+    a2_ : ndarray of shape (n_classes,)
+        Per-class margin ``a2`` used in training.
+    cluster_size_ : int
+        Cluster size used.
+    cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
+        Unit-norm centroids of the final clustering of the training
+        embeddings.
+    cluster_classes_ : ndarray of shape (n_clusters,)
+        Class label of each cluster.
+    cluster_labels_ : ndarray of shape (n_samples,)
+        Cluster of every training sample.
+    n_clusters_per_class_ : ndarray of shape (n_classes,)
+        Clusters of each class.
+    history_ : dict
+        ``"loss"`` (per iteration), ``"warmup_loss"``, ``"rounds"`` (one
+        dict per round: clusters, clustering/training/sampling seconds, mean
+        loss, embedding spread), ``"warmup_time"``, ``"final_cluster_time"``.
+    n_iter_ : int
+        Training iterations run (warm-up excluded).
+
+    References
+    ----------
+    C. Huang, Y. Li, C. C. Loy, X. Tang. "Deep Imbalanced Learning for Face
+    Recognition and Attribute Prediction", IEEE TPAMI 2019 (CLMLE).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn_clmle import CLMLEEmbedder
+    >>> X, y = make_classification(200, n_features=8, weights=[0.8], random_state=0)
+    >>> emb = CLMLEEmbedder(n_rounds=1, iterations_per_round=20,
+    ...                     warmup_iterations=20, random_state=0).fit(X, y)
+    >>> emb.transform(X).shape
+    (200, 32)
+    """
+
+    _parameter_constraints = {
+        "a1": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "a2": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "backbone": [str, torch.nn.Module, callable],
+        "backbone_kwargs": [dict, None],
+        "cluster_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "clusters_per_batch": [Interval(Integral, 2, None, closed="left")],
+        "samples_per_cluster": [
+            Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})
+        ],
+        "n_rounds": [Interval(Integral, 1, None, closed="left")],
+        "iterations_per_round": [Interval(Integral, 1, None, closed="left")],
+        "init": [StrOptions({"warmup", "input"})],
+        "warmup_iterations": [Interval(Integral, 0, None, closed="left")],
+        "query_sampling": [StrOptions({"hardest", "uniform"})],
+        "cost_sensitive": ["boolean"],
+        "scale": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "inference_batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device, None],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "deterministic": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        a1="auto",
+        a2="auto",
+        *,
+        embedding_dim=32,
+        backbone="mlp",
+        backbone_kwargs=None,
+        cluster_size="auto",
+        clusters_per_batch=12,
+        samples_per_cluster="auto",
+        n_rounds=5,
+        iterations_per_round=200,
+        init="warmup",
+        warmup_iterations=200,
+        query_sampling="hardest",
+        cost_sensitive=True,
+        scale=1.0,
+        learning_rate=0.01,
+        momentum=0.9,
+        weight_decay=5e-4,
+        inference_batch_size=4096,
+        device="auto",
+        n_threads=None,
+        deterministic=False,
+        random_state=None,
+        verbose=0,
+    ):
+        self.a1 = a1
+        self.a2 = a2
+        self.embedding_dim = embedding_dim
+        self.backbone = backbone
+        self.backbone_kwargs = backbone_kwargs
+        self.cluster_size = cluster_size
+        self.clusters_per_batch = clusters_per_batch
+        self.samples_per_cluster = samples_per_cluster
+        self.n_rounds = n_rounds
+        self.iterations_per_round = iterations_per_round
+        self.init = init
+        self.warmup_iterations = warmup_iterations
+        self.query_sampling = query_sampling
+        self.cost_sensitive = cost_sensitive
+        self.scale = scale
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.inference_batch_size = inference_batch_size
+        self.device = device
+        self.n_threads = n_threads
+        self.deterministic = deterministic
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Learn the embedding.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; any numeric dtype, cast to float32. Sparse input
+            is densified one batch at a time.
+        y : array-like of shape (n_samples,)
+            Class labels (at least two classes).
+
+        Returns
+        -------
+        self : CLMLEEmbedder
+            The fitted estimator.
+        """
+        X, y = validate_data(
+            self, X, y, accept_sparse="csr", dtype=[np.float32, np.float64],
+        )
+        self._check_target(y)
+        encoder = LabelEncoder().fit(y)
+        y_enc = encoder.transform(y)
+        classes = encoder.classes_
+        counts = np.bincount(y_enc, minlength=classes.size)
+        a1_max, a2_max, a1_eff, a2_eff = resolve_margins(self.a1, self.a2, counts, classes)
+        device = resolve_device(self.device)
+        rng = check_random_state(self.random_state)
+        np_rng = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+        cluster_size = self._cluster_size(y_enc.size, classes.size)
+        cfg = self._training_config(a1_eff, a2_eff, cluster_size)
+        if self.verbose:
+            _ensure_log_handler()
+        with torch_threads(self.n_threads), seeded_torch(
+            seed_from(np_rng), device, self.deterministic
+        ):
+            module = build_backbone(
+                self.backbone, X.shape[1], self.embedding_dim, self.backbone_kwargs
+            )
+            with _log_level(logging.INFO if self.verbose else None):
+                clusters, history = fit_clmle(
+                    module, X, y_enc, classes.size, device, cfg, np_rng
+                )
+        # Everything is computed; only now does the estimator change, so an
+        # exception or an interrupt above leaves a fitted estimator as it was.
+        self.classes_ = classes
+        self.module_ = module.eval()
+        self.device_ = device
+        self.a1_max_, self.a2_max_ = a1_max, a2_max
+        self.a1_, self.a2_ = a1_eff, a2_eff
+        self.cluster_size_ = cluster_size
+        self.cluster_centers_ = clusters.centers
+        self.cluster_classes_ = classes[clusters.cluster_class]
+        self.cluster_labels_ = clusters.labels
+        self.n_clusters_per_class_ = np.bincount(
+            clusters.cluster_class, minlength=classes.size
+        )
+        self.history_ = history
+        self.n_iter_ = self.n_rounds * self.iterations_per_round
+        return self
+
+    def transform(self, X):
+        """Embed ``X`` onto the unit sphere.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to embed.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, embedding_dim), dtype float32
+            Rows of unit L2 norm.
+        """
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, accept_sparse="csr", dtype=[np.float32, np.float64], reset=False
+        )
+        device = inference_device(self.device)
+        with torch_threads(self.n_threads):
+            module = self.module_.to(device)
+            Z = embed(module, Rows(X, device), self.inference_batch_size)
+        return Z.reshape(X.shape[0], self.embedding_dim)
+
+    @property
+    def _n_features_out(self):
+        return self.embedding_dim
+
+    def _check_target(self, y):
+        if type_of_target(y) in ("multilabel-indicator", "multiclass-multioutput"):
+            raise ValueError(
+                "CLMLEEmbedder supports single-label targets only; got a "
+                f"{type_of_target(y)} y. Fit one embedder per label instead."
+            )
+        check_classification_targets(y)
+        if np.unique(y).size < 2:
+            raise ValueError(
+                "CLMLEEmbedder needs at least 2 classes in y; got 1 class. The "
+                "cluster margins separate classes, so one class has nothing to learn."
+            )
+
+    def _cluster_size(self, n_samples, n_classes):
+        if self.cluster_size != "auto":
+            return int(self.cluster_size)
+        target = n_samples // (AUTO_CLUSTERS_PER_CLASS * n_classes)
+        return int(np.clip(target, PAPER_SAMPLES_PER_CLUSTER, PAPER_CLUSTER_SIZE))
+
+    def _training_config(self, a1, a2, cluster_size):
+        s = self.samples_per_cluster
+        s = min(20, cluster_size) if s == "auto" else int(s)
+        lr, momentum, wd = self.learning_rate, self.momentum, self.weight_decay
+
+        def make_optimizer(params):
+            return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd)
+
+        return {
+            "a1": a1,
+            "a2": a2,
+            "scale": float(self.scale),
+            "cost_sensitive": bool(self.cost_sensitive),
+            "cluster_size": cluster_size,
+            "clusters_per_batch": int(self.clusters_per_batch),
+            "samples_per_cluster": s,
+            "batch_size": int(self.clusters_per_batch) * s,
+            "n_rounds": int(self.n_rounds),
+            "iterations_per_round": int(self.iterations_per_round),
+            "init": self.init,
+            "warmup_iterations": int(self.warmup_iterations),
+            "query_sampling": self.query_sampling,
+            "embedding_dim": int(self.embedding_dim),
+            "inference_batch_size": int(self.inference_batch_size),
+            "make_optimizer": make_optimizer,
+        }
+
+    def __getstate__(self):
+        """Pickle with the backbone on the CPU, so it loads without a GPU."""
+        state = self.__dict__.copy()
+        module = state.get("module_")
+        if module is not None:
+            state["module_"] = _cpu_copy(module)
+        return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.non_deterministic = False
+        return tags
+
+
+def _cpu_copy(module):
+    """A CPU deep copy of ``module``, leaving the original where it is."""
+    params = list(module.parameters()) + list(module.buffers())
+    if all(p.device.type == "cpu" for p in params):
+        return module
+    home = params[0].device
+    try:
+        return copy.deepcopy(module.to("cpu"))
+    finally:
+        module.to(home)
+
+
+class _log_level:
+    """Temporarily lower the package logger's level (None: leave it)."""
+
+    def __init__(self, level):
+        self.level = level
+
+    def __enter__(self):
+        self.previous = logger.level
+        if self.level is not None:
+            logger.setLevel(self.level)
+
+    def __exit__(self, *exc):
+        logger.setLevel(self.previous)
+
+
+def _ensure_log_handler():
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[CLMLE] %(message)s"))
+        logger.addHandler(handler)

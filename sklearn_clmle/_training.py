@@ -1,0 +1,209 @@
+"""The CLMLE training procedure (CLMLE paper, Sec. 3.3, steps 1-5).
+
+Kept apart from the estimator so that the loop reads in one sitting:
+cluster -> (sample a batch -> Eq. 9 loss -> step) x iterations -> re-cluster.
+"""
+
+import logging
+import time
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch.nn import functional as F
+
+from sklearn_clmle._clustering import ClassClusters, normalize_rows
+from sklearn_clmle._loss import cluster_margin_terms, weighted_mean
+from sklearn_clmle._sampler import ClusterBatchSampler
+
+logger = logging.getLogger("sklearn_clmle")
+
+#: Keep the whole training matrix on a GPU when it is at most this large.
+_DEVICE_COPY_BYTES = 1 << 30
+
+
+class Rows:
+    """Training rows, gathered into float32 tensors on ``device`` by index.
+
+    Dense input small enough is copied to the device once; sparse CSR input
+    is densified one batch at a time, never whole.
+    """
+
+    def __init__(self, X, device):
+        self.device = device
+        self.sparse = sp.issparse(X)
+        if self.sparse:
+            self.X = X.tocsr().astype(np.float32)
+        else:
+            X = np.ascontiguousarray(X, dtype=np.float32)
+            on_device = device.type != "cpu" and X.nbytes <= _DEVICE_COPY_BYTES
+            self.X = torch.from_numpy(X).to(device) if on_device else torch.from_numpy(X)
+        self.n = self.X.shape[0]
+
+    def take(self, idx):
+        if self.sparse:
+            return torch.from_numpy(self.X[idx].toarray()).to(self.device)
+        if self.X.device == self.device:
+            return self.X[torch.as_tensor(idx, device=self.device)]
+        return self.X[torch.from_numpy(np.asarray(idx))].to(self.device, non_blocking=True)
+
+    def chunks(self, batch_size):
+        for start in range(0, self.n, batch_size):
+            yield self.take(np.arange(start, min(start + batch_size, self.n)))
+
+
+def embed(module, rows, batch_size):
+    """Unit-norm embeddings of all rows, eval mode, no grad, in batches."""
+    was_training = module.training
+    module.eval()
+    out = []
+    try:
+        with torch.no_grad():
+            for xb in rows.chunks(batch_size):
+                out.append(F.normalize(module(xb).float(), dim=1).cpu().numpy())
+    finally:
+        module.train(was_training)
+    if not out:
+        return np.empty((0, 0), dtype=np.float32)
+    return np.concatenate(out)
+
+
+def _check_finite(value, phase, hint):
+    if not np.isfinite(value):
+        raise FloatingPointError(
+            f"The {phase} loss became {value} during fit. Likely causes: {hint}"
+        )
+
+
+def warmup(module, rows, y, n_classes, cfg, rng):
+    """Cross-entropy warm-up of the backbone; returns the per-iteration loss.
+
+    A linear head on the backbone output is trained with the backbone and
+    then thrown away, like the pre-trained network of the paper.
+    """
+    dim = cfg["embedding_dim"]
+    head = torch.nn.Linear(dim, n_classes).to(rows.device)
+    opt = cfg["make_optimizer"](list(module.parameters()) + list(head.parameters()))
+    y_t = torch.as_tensor(y, device=rows.device)
+    batch = min(cfg["batch_size"], rows.n)
+    losses = np.empty(cfg["warmup_iterations"])
+    module.train()
+    for it in range(cfg["warmup_iterations"]):
+        idx = rng.choice(rows.n, batch, replace=False)
+        logits = head(module(rows.take(idx)))
+        loss = F.cross_entropy(logits, y_t[torch.as_tensor(idx, device=rows.device)])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses[it] = loss.item()
+        _check_finite(losses[it], "cross-entropy warm-up", "learning_rate too high.")
+    return losses
+
+
+def train_round(module, rows, clusters, sampler, optimizer, cfg):
+    """``iterations_per_round`` CLMLE steps on fixed clusters.
+
+    Returns the per-iteration loss and the time spent building batches.
+    """
+    cluster_class = torch.as_tensor(clusters.cluster_class, device=rows.device)
+    a2_class = torch.as_tensor(cfg["a2"], dtype=torch.float32, device=rows.device)
+    losses = np.empty(cfg["iterations_per_round"])
+    sample_time = 0.0
+    module.train()
+    for it in range(cfg["iterations_per_round"]):
+        t0 = time.perf_counter()
+        idx, batch_cluster, batch_clusters = sampler.sample()
+        sample_time += time.perf_counter() - t0
+        ids = torch.as_tensor(batch_cluster, device=rows.device)
+        classes = cluster_class[torch.as_tensor(batch_clusters, device=rows.device)]
+        z = F.normalize(module(rows.take(idx)), dim=1)
+        t1, t2 = cluster_margin_terms(
+            z, ids, classes, cfg["a1"], a2_class[classes], cfg["scale"]
+        )
+        per_row = t1 + t2
+        loss = weighted_mean(per_row, classes[ids], cfg["cost_sensitive"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses[it] = loss.item()
+        _check_finite(
+            losses[it], "cluster-margin",
+            "learning_rate too high, or margins a1/a2 far above their bounds.",
+        )
+        sampler.update(idx, per_row.detach().cpu().numpy())
+    return losses, sample_time
+
+
+def fit_clmle(module, X, y, n_classes, device, cfg, rng):
+    """Run the whole procedure; returns the final clusters and the history."""
+    rows = Rows(X, device)
+    history = {"warmup_loss": np.empty(0), "loss": [], "rounds": []}
+    module.to(device)
+    t0 = time.perf_counter()
+    if cfg["init"] == "warmup" and cfg["warmup_iterations"] > 0:
+        history["warmup_loss"] = warmup(module, rows, y, n_classes, cfg, rng)
+        features = embed(module, rows, cfg["inference_batch_size"])
+    else:
+        features = _input_features(X)
+    history["warmup_time"] = time.perf_counter() - t0
+    optimizer = cfg["make_optimizer"](module.parameters())
+    loss_cache = None
+    for r in range(cfg["n_rounds"]):
+        t0 = time.perf_counter()
+        if r > 0:
+            features = embed(module, rows, cfg["inference_batch_size"])
+        clusters = ClassClusters(
+            features, y, cfg["cluster_size"], n_classes=n_classes, random_state=rng
+        )
+        cluster_time = time.perf_counter() - t0
+        sampler = ClusterBatchSampler(
+            clusters, cfg["clusters_per_batch"], cfg["samples_per_cluster"],
+            cfg["query_sampling"], rng, loss_cache,
+        )
+        t0 = time.perf_counter()
+        losses, sample_time = train_round(module, rows, clusters, sampler, optimizer, cfg)
+        train_time = time.perf_counter() - t0
+        loss_cache = sampler.loss_cache
+        history["loss"].append(losses)
+        history["rounds"].append({
+            "round": r,
+            "n_clusters": clusters.n_clusters,
+            "cluster_time": cluster_time,
+            "train_time": train_time,
+            "sample_time": sample_time,
+            "mean_loss": float(losses.mean()) if losses.size else float("nan"),
+            "spread": _spread(features),
+        })
+        logger.info(
+            "round %d/%d: %d clusters, mean loss %.4f, clustering %.2fs, training %.2fs",
+            r + 1, cfg["n_rounds"], clusters.n_clusters,
+            history["rounds"][-1]["mean_loss"], cluster_time, train_time,
+        )
+    t0 = time.perf_counter()
+    features = embed(module, rows, cfg["inference_batch_size"])
+    clusters = ClassClusters(
+        features, y, cfg["cluster_size"], n_classes=n_classes, random_state=rng
+    )
+    history["final_cluster_time"] = time.perf_counter() - t0
+    history["final_spread"] = _spread(features)
+    history["loss"] = (
+        np.concatenate(history["loss"]) if history["loss"] else np.empty(0)
+    )
+    return clusters, history
+
+
+def _input_features(X):
+    if sp.issparse(X):
+        X = X.toarray()
+    return normalize_rows(np.asarray(X, dtype=np.float32))
+
+
+def _spread(features):
+    """Mean squared distance between unit embeddings, ``2 (1 - |mean|^2)``.
+
+    Near 0 means the embedding has collapsed to a point.
+    """
+    if features.shape[0] == 0:
+        return float("nan")
+    mean = features.mean(axis=0, dtype=np.float64)
+    return float(2.0 * (1.0 - mean @ mean))
