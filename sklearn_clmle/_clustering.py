@@ -15,6 +15,7 @@ cluster_size`` every size lies in ``[cluster_size, 2 * cluster_size)``; with
 """
 
 import numpy as np
+import scipy.sparse as sp
 
 _EPS = 1e-12
 
@@ -86,7 +87,8 @@ def _init_centers(X, k, rng):
     return centers
 
 
-def equal_size_spherical_kmeans(X, n_clusters, *, max_iter=20, random_state=None):
+def equal_size_spherical_kmeans(X, n_clusters, *, init_labels=None, max_iter=20,
+                                tol=1e-2, random_state=None):
     """Spherical k-means with clusters of (near) equal size.
 
     Parameters
@@ -95,9 +97,13 @@ def equal_size_spherical_kmeans(X, n_clusters, *, max_iter=20, random_state=None
         Points; rows are L2-normalised here.
     n_clusters : int
         Number of clusters, ``1 <= n_clusters <= n_samples``.
+    init_labels : ndarray of shape (n_samples,), default=None
+        A previous assignment to start from (its centroids on ``X`` seed the
+        first round); None seeds with spherical k-means++.
     max_iter : int, default=20
-        Maximum number of assignment/update rounds (stops earlier when the
-        assignment no longer changes).
+        Maximum number of assignment/update rounds.
+    tol : float, default=1e-2
+        Stop once at most this fraction of the points changes cluster.
     random_state : int, RandomState or Generator, default=None
         Seed of the k-means++ initialisation.
 
@@ -117,23 +123,29 @@ def equal_size_spherical_kmeans(X, n_clusters, *, max_iter=20, random_state=None
         labels = np.zeros(n, dtype=np.int64)
         return labels, normalize_rows(X.mean(axis=0, keepdims=True))
     caps = _capacities(n, n_clusters)
-    centers = _init_centers(X, n_clusters, rng)
+    if init_labels is None:
+        centers = _init_centers(X, n_clusters, rng)
+    else:
+        centers = normalize_rows(_segment_mean(X, np.asarray(init_labels), n_clusters))
     labels = None
     for _ in range(max_iter):
         new = _capacity_assign(X @ centers.T, caps)
-        if labels is not None and np.array_equal(new, labels):
-            break
+        changed = n if labels is None else np.count_nonzero(new != labels)
         labels = new
-        centers = _segment_mean(X, labels, n_clusters)
-        centers = normalize_rows(centers)
+        centers = normalize_rows(_segment_mean(X, labels, n_clusters))
+        if changed <= tol * n:
+            break
     return labels, centers
 
 
 def _segment_mean(X, labels, k):
-    sums = np.zeros((k, X.shape[1]), dtype=np.float64)
-    np.add.at(sums, labels, X)
+    """Mean of the rows of each cluster, as one sparse-indicator matrix product."""
+    n = labels.shape[0]
+    indicator = sp.csr_matrix(
+        (np.ones(n, dtype=X.dtype), (labels, np.arange(n))), shape=(k, n)
+    )
     counts = np.bincount(labels, minlength=k)[:, None]
-    return (sums / np.maximum(counts, 1)).astype(X.dtype)
+    return np.asarray(indicator @ X) / np.maximum(counts, 1).astype(X.dtype)
 
 
 def _as_generator(random_state):
@@ -155,6 +167,10 @@ class ClassClusters:
         Encoded class of each point, integers in ``[0, n_classes)``.
     cluster_size : int
         Target size ``l``; class c gets ``max(1, L_c // l)`` clusters.
+    previous : ClassClusters, default=None
+        Clustering of the same samples from the previous round; each class
+        whose number of clusters is unchanged starts from its old assignment
+        ("a running index of clusters", refreshed on the latest features).
     random_state : int, Generator or None
         Seed of the k-means++ initialisations.
 
@@ -172,7 +188,8 @@ class ClassClusters:
     offsets : ndarray of shape (n_clusters + 1,)
     """
 
-    def __init__(self, features, y, cluster_size, *, n_classes=None, random_state=None):
+    def __init__(self, features, y, cluster_size, *, n_classes=None, previous=None,
+                 random_state=None):
         rng = _as_generator(random_state)
         y = np.asarray(y)
         n_classes = int(y.max()) + 1 if n_classes is None else n_classes
@@ -184,7 +201,15 @@ class ClassClusters:
             if idx.size == 0:
                 continue
             k = n_clusters_for(idx.size, cluster_size)
-            lab, cen = equal_size_spherical_kmeans(features[idx], k, random_state=rng)
+            init = None
+            if previous is not None:
+                old = previous.labels[idx]
+                old = old - old.min()
+                if old.max() == k - 1:  # same clusters as before: refresh them
+                    init = old
+            lab, cen = equal_size_spherical_kmeans(
+                features[idx], k, init_labels=init, random_state=rng
+            )
             labels[idx] = lab + start
             centers.append(cen)
             cluster_class.append(np.full(k, c, dtype=np.int64))

@@ -58,7 +58,7 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         ``a2_max_[c] = 1 - cos(2 pi L_c / L)``; ``"auto"`` uses half of
         each class's bound. A value above a class's bound is clipped to that
         bound for that class, with a ``UserWarning``.
-    embedding_dim : int, default=32
+    embedding_dim : int, default=64
         Width d of the embedding.
     backbone : str, torch.nn.Module or callable, default="mlp"
         A registered name (``"mlp"``), a module (deep-copied at fit) or a
@@ -151,8 +151,11 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         Clusters of each class.
     history_ : dict
         ``"loss"`` (per iteration), ``"warmup_loss"``, ``"rounds"`` (one
-        dict per round: clusters, clustering/training/sampling seconds, mean
-        loss, embedding spread), ``"warmup_time"``, ``"final_cluster_time"``.
+        dict per round: ``n_clusters``, seconds spent embedding the training
+        set, clustering, training and sampling batches, ``mean_loss``, and
+        ``spread``, the mean squared distance between training embeddings,
+        near 0 when the embedding collapses), ``"warmup_time"``,
+        ``"final_embed_time"``, ``"final_cluster_time"``, ``"final_spread"``.
     n_iter_ : int
         Training iterations run (warm-up excluded).
 
@@ -169,7 +172,7 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     >>> emb = CLMLEEmbedder(n_rounds=1, iterations_per_round=20,
     ...                     warmup_iterations=20, random_state=0).fit(X, y)
     >>> emb.transform(X).shape
-    (200, 32)
+    (200, 64)
     """
 
     _parameter_constraints = {
@@ -206,7 +209,7 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         a1="auto",
         a2="auto",
         *,
-        embedding_dim=32,
+        embedding_dim=64,
         backbone="mlp",
         backbone_kwargs=None,
         cluster_size="auto",
@@ -271,6 +274,7 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self : CLMLEEmbedder
             The fitted estimator.
         """
+        _check_single_label(y)
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float32, np.float64],
         )
@@ -343,11 +347,6 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         return self.embedding_dim
 
     def _check_target(self, y):
-        if type_of_target(y) in ("multilabel-indicator", "multiclass-multioutput"):
-            raise ValueError(
-                "CLMLEEmbedder supports single-label targets only; got a "
-                f"{type_of_target(y)} y. Fit one embedder per label instead."
-            )
         check_classification_targets(y)
         if np.unique(y).size < 2:
             raise ValueError(
@@ -386,6 +385,7 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             "embedding_dim": int(self.embedding_dim),
             "inference_batch_size": int(self.inference_batch_size),
             "make_optimizer": make_optimizer,
+            "verbose": self.verbose,
         }
 
     def __getstate__(self):
@@ -403,6 +403,17 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.non_deterministic = False
         return tags
+
+
+def _check_single_label(y):
+    if y is None:
+        return  # validate_data raises the standard "requires y" error
+    kind = type_of_target(y)
+    if kind in ("multilabel-indicator", "multiclass-multioutput"):
+        raise ValueError(
+            f"CLMLEEmbedder supports single-label targets only; got a {kind} y. "
+            "Fit one embedder per label instead."
+        )
 
 
 def _cpu_copy(module):

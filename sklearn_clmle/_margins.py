@@ -46,7 +46,7 @@ def resolve_margins(a1, a2, class_counts, classes):
                 f"a1={a1_eff:g} exceeds its bound 1 - cos(2*pi/C) = {a1_max:.4g} for "
                 f"C={len(class_counts)} classes; using a1={a1_max:.4g}.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
             a1_eff = a1_max
     if isinstance(a2, str):
@@ -60,7 +60,7 @@ def resolve_margins(a1, a2, class_counts, classes):
                 f"a2={float(a2):g} exceeds its per-class bound 1 - cos(2*pi*L_c/L) for "
                 f"class(es) {names}; a2 is clipped to the bound for those classes.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
             a2_eff = np.minimum(a2_eff, a2_max)
     return a1_max, a2_max, a1_eff, a2_eff

@@ -147,13 +147,16 @@ def fit_clmle(module, X, y, n_classes, device, cfg, rng):
         features = _input_features(X)
     history["warmup_time"] = time.perf_counter() - t0
     optimizer = cfg["make_optimizer"](module.parameters())
-    loss_cache = None
+    loss_cache = clusters = None
     for r in range(cfg["n_rounds"]):
         t0 = time.perf_counter()
         if r > 0:
             features = embed(module, rows, cfg["inference_batch_size"])
+        embed_time = time.perf_counter() - t0
+        t0 = time.perf_counter()
         clusters = ClassClusters(
-            features, y, cfg["cluster_size"], n_classes=n_classes, random_state=rng
+            features, y, cfg["cluster_size"], n_classes=n_classes,
+            previous=clusters, random_state=rng,
         )
         cluster_time = time.perf_counter() - t0
         sampler = ClusterBatchSampler(
@@ -168,21 +171,26 @@ def fit_clmle(module, X, y, n_classes, device, cfg, rng):
         history["rounds"].append({
             "round": r,
             "n_clusters": clusters.n_clusters,
+            "embed_time": embed_time,
             "cluster_time": cluster_time,
             "train_time": train_time,
             "sample_time": sample_time,
             "mean_loss": float(losses.mean()) if losses.size else float("nan"),
             "spread": _spread(features),
         })
-        logger.info(
-            "round %d/%d: %d clusters, mean loss %.4f, clustering %.2fs, training %.2fs",
-            r + 1, cfg["n_rounds"], clusters.n_clusters,
-            history["rounds"][-1]["mean_loss"], cluster_time, train_time,
-        )
+        if cfg["verbose"]:
+            logger.info(
+                "round %d/%d: %d clusters, mean loss %.4f, clustering %.2fs, training %.2fs",
+                r + 1, cfg["n_rounds"], clusters.n_clusters,
+                history["rounds"][-1]["mean_loss"], cluster_time, train_time,
+            )
     t0 = time.perf_counter()
     features = embed(module, rows, cfg["inference_batch_size"])
+    history["final_embed_time"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     clusters = ClassClusters(
-        features, y, cfg["cluster_size"], n_classes=n_classes, random_state=rng
+        features, y, cfg["cluster_size"], n_classes=n_classes,
+        previous=clusters, random_state=rng,
     )
     history["final_cluster_time"] = time.perf_counter() - t0
     history["final_spread"] = _spread(features)

@@ -1,0 +1,389 @@
+import logging
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from imblearn.over_sampling import SMOTE
+from imblearn.pipeline import Pipeline as ImbPipeline
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+from sklearn.model_selection import GridSearchCV
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sklearn_clmle import CLMLEEmbedder
+
+FAST = dict(
+    n_rounds=2,
+    iterations_per_round=10,
+    warmup_iterations=10,
+    embedding_dim=8,
+    backbone_kwargs={"hidden_layer_sizes": (16,)},
+    n_threads=1,
+    random_state=0,
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(
+        300, n_features=10, n_informative=6, n_classes=3,
+        weights=[0.7, 0.2, 0.1], random_state=0,
+    )
+    return X, y
+
+
+def fast(**kw):
+    return CLMLEEmbedder(**{**FAST, **kw})
+
+
+def test_transform_unit_norm_float32(data):
+    X, y = data
+    emb = fast().fit(X, y)
+    Z = emb.transform(X)
+    assert Z.shape == (300, 8) and Z.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, rtol=1e-5)
+    assert emb.n_features_in_ == 10
+    np.testing.assert_array_equal(emb.classes_, [0, 1, 2])
+
+
+def test_fitted_attributes(data):
+    X, y = data
+    emb = fast(cluster_size=20).fit(X, y)
+    counts = np.bincount(y)
+    assert emb.a1_max_ == pytest.approx(1 - np.cos(2 * np.pi / 3))
+    np.testing.assert_allclose(emb.a2_max_, 1 - np.cos(2 * np.pi * counts / counts.sum()))
+    assert emb.a1_ == pytest.approx(emb.a1_max_ / 2)
+    np.testing.assert_array_equal(emb.n_clusters_per_class_, np.maximum(1, counts // 20))
+    assert emb.cluster_centers_.shape == (emb.n_clusters_per_class_.sum(), 8)
+    np.testing.assert_array_equal(emb.cluster_classes_[emb.cluster_labels_], y)
+    h = emb.history_
+    assert h["loss"].shape == (20,) and np.isfinite(h["loss"]).all()
+    assert h["warmup_loss"].shape == (10,)
+    assert len(h["rounds"]) == 2
+    assert {"cluster_time", "train_time", "sample_time", "spread"} <= set(h["rounds"][0])
+    assert emb.n_iter_ == 20
+
+
+def test_reproducible_with_random_state(data):
+    X, y = data
+    a = fast(random_state=3).fit(X, y).transform(X)
+    b = fast(random_state=3).fit(X, y).transform(X)
+    np.testing.assert_array_equal(a, b)
+    c = fast(random_state=4).fit(X, y).transform(X)
+    assert not np.array_equal(a, c)
+
+
+def test_global_torch_rng_untouched(data):
+    X, y = data
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    fast().fit(X, y)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_pickle_roundtrip(data):
+    X, y = data
+    emb = fast().fit(X, y)
+    loaded = pickle.loads(pickle.dumps(emb))
+    np.testing.assert_array_equal(loaded.transform(X), emb.transform(X))
+
+
+def test_cuda_fitted_model_loads_without_gpu(data, monkeypatch):
+    # The mechanism: state is pickled with CPU tensors, and a model whose
+    # device is CUDA runs on the CPU where no GPU exists.
+    X, y = data
+    emb = fast().fit(X, y)
+    Z = emb.transform(X)
+    emb.set_params(device="cuda")
+    emb.device_ = torch.device("cuda")
+    state = emb.__getstate__()
+    tensors = list(state["module_"].state_dict().values())
+    assert all(t.device.type == "cpu" for t in tensors)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    loaded = pickle.loads(pickle.dumps(emb))
+    np.testing.assert_array_equal(loaded.transform(X), Z)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_fit_then_cpu_state(data):
+    X, y = data
+    emb = fast(device="cuda").fit(X, y)
+    assert emb.device_.type == "cuda"
+    state = emb.__getstate__()
+    assert all(t.device.type == "cpu" for t in state["module_"].state_dict().values())
+    assert next(emb.module_.parameters()).device.type == "cuda"
+    Z = emb.transform(X)
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, rtol=1e-5)
+
+
+def test_clone_keeps_params():
+    est = fast(a1=0.3, backbone_kwargs={"hidden_layer_sizes": (4,)})
+    assert clone(est).get_params() == est.get_params()
+
+
+def test_sklearn_pipeline_and_grid_search(data):
+    X, y = data
+    pipe = Pipeline([
+        ("scale", StandardScaler()),
+        ("embed", fast()),
+        ("knn", KNeighborsClassifier(3)),
+    ])
+    grid = GridSearchCV(
+        pipe, {"embed__a1": [0.1, 0.5], "embed__a2": [0.0, 0.05]},
+        scoring="balanced_accuracy", cv=2,
+    ).fit(X, y)
+    assert set(grid.best_params_) == {"embed__a1", "embed__a2"}
+    assert grid.predict(X).shape == (300,)
+
+
+def test_imblearn_pipeline_with_smote(data):
+    X, y = data
+    pipe = ImbPipeline([
+        ("scale", StandardScaler()),
+        ("smote", SMOTE(random_state=0)),
+        ("embed", fast()),
+        ("knn", KNeighborsClassifier(1)),
+    ]).fit(X, y)
+    assert pipe.score(X, y) > 0.5
+
+
+def test_set_output_pandas_and_feature_names(data):
+    pd = pytest.importorskip("pandas")
+    X, y = data
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(10)])
+    emb = fast().set_output(transform="pandas").fit(df, y)
+    np.testing.assert_array_equal(emb.feature_names_in_, df.columns)
+    out = emb.transform(df)
+    assert list(out.columns) == [f"clmleembedder{i}" for i in range(8)]
+
+
+@pytest.mark.parametrize(
+    "y_kind", ["strings", "non_contiguous", "two_classes", "float_labels"]
+)
+def test_label_kinds(data, y_kind):
+    X, y = data
+    y = {
+        "strings": np.array(["cat", "dog", "eel"])[y],
+        "non_contiguous": np.array([-5, 10, 1000])[y],
+        "two_classes": (y > 0).astype(int),
+        "float_labels": y.astype(float),
+    }[y_kind]
+    emb = fast().fit(X, y)
+    np.testing.assert_array_equal(emb.classes_, np.unique(y))
+    assert np.isfinite(emb.transform(X)).all()
+
+
+def test_tiny_classes_and_singletons():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(53, 4))
+    y = np.r_[np.zeros(50, int), [1, 1], [2]]  # a class of 2 and a class of 1
+    emb = fast(cluster_size=20, samples_per_cluster=20).fit(X, y)
+    assert emb.n_clusters_per_class_.tolist() == [2, 1, 1]
+    assert np.isfinite(emb.transform(X)).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int32])
+def test_input_dtypes(data, dtype):
+    X, y = data
+    Z = fast().fit(X.astype(dtype), y).transform(X.astype(dtype))
+    assert Z.dtype == np.float32 and np.isfinite(Z).all()
+
+
+def test_sparse_matches_dense(data):
+    X, y = data
+    X = np.where(np.abs(X) > 1, X, 0.0)
+    dense = fast().fit(X, y).transform(X)
+    sparse = fast().fit(sp.csr_matrix(X), y).transform(sp.csr_matrix(X))
+    np.testing.assert_allclose(sparse, dense, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [dict(init="input"), dict(query_sampling="uniform"), dict(cost_sensitive=False),
+     dict(scale=16.0), dict(warmup_iterations=0)],
+)
+def test_variants_run(data, params):
+    X, y = data
+    Z = fast(**params).fit(X, y).transform(X)
+    assert np.isfinite(Z).all()
+
+
+def test_user_module_is_not_mutated(data):
+    X, y = data
+    module = torch.nn.Sequential(torch.nn.Linear(10, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8))
+    before = [p.detach().clone() for p in module.parameters()]
+    emb = fast(backbone=module, backbone_kwargs=None).fit(X, y)
+    assert all(torch.equal(a, b) for a, b in zip(before, module.parameters()))
+    assert emb.module_ is not module
+    assert emb.transform(X).shape == (300, 8)
+
+
+def make_linear(n_in, n_out, bias=True):
+    return torch.nn.Linear(n_in, n_out, bias=bias)
+
+
+def test_backbone_factory(data):
+    X, y = data
+    emb = fast(backbone=make_linear, backbone_kwargs={"bias": False}).fit(X, y)
+    assert isinstance(emb.module_, torch.nn.Linear) and emb.module_.bias is None
+
+
+class _Exploding(torch.nn.Module):
+    def __init__(self, n_in, n_out, fail_after=None, exc=None):
+        super().__init__()
+        self.lin = torch.nn.Linear(n_in, n_out)
+        self.calls, self.fail_after, self.exc = 0, fail_after, exc
+
+    def forward(self, x):
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            if self.exc is not None:
+                raise self.exc
+            return self.lin(x) * float("nan")
+        return self.lin(x)
+
+
+def test_nan_loss_raises_clear_error(data):
+    X, y = data
+    emb = fast(backbone=_Exploding, backbone_kwargs={"fail_after": 15})
+    with pytest.raises(FloatingPointError, match="learning_rate"):
+        emb.fit(X, y)
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt(), RuntimeError("boom")])
+def test_interrupted_fit_leaves_previous_model(data, exc):
+    X, y = data
+    emb = fast().fit(X, y)
+    Z = emb.transform(X)
+    module, centers = emb.module_, emb.cluster_centers_
+    emb.set_params(backbone=_Exploding, backbone_kwargs={"fail_after": 12, "exc": exc})
+    with pytest.raises(type(exc)):
+        emb.fit(X, y)
+    assert emb.module_ is module and emb.cluster_centers_ is centers
+    emb.set_params(backbone="mlp", backbone_kwargs=FAST["backbone_kwargs"])
+    np.testing.assert_array_equal(emb.transform(X), Z)
+
+
+def test_margin_beyond_bound_warns_and_clips(data):
+    X, y = data
+    with pytest.warns(UserWarning, match="a1=9 exceeds"):
+        emb = fast(a1=9.0).fit(X, y)
+    assert emb.a1_ == pytest.approx(emb.a1_max_)
+    with pytest.warns(UserWarning, match="a2=1.9 exceeds"):
+        emb = fast(a2=1.9).fit(X, y)
+    np.testing.assert_allclose(emb.a2_, np.minimum(1.9, emb.a2_max_))
+
+
+@pytest.mark.parametrize(
+    "X_bad, match",
+    [
+        (np.full((300, 10), np.nan), "NaN"),
+        (np.full((300, 10), np.inf), "infinity"),
+    ],
+)
+def test_non_finite_input(data, X_bad, match):
+    _, y = data
+    with pytest.raises(ValueError, match=match):
+        fast().fit(X_bad, y)
+
+
+def test_single_class_error(data):
+    X, _ = data
+    with pytest.raises(ValueError, match="1 class"):
+        fast().fit(X, np.zeros(300))
+
+
+def test_multilabel_error(data):
+    X, _ = data
+    Y = np.random.default_rng(0).integers(0, 2, (300, 3))
+    with pytest.raises(ValueError, match="single-label"):
+        fast().fit(X, Y)
+
+
+def test_continuous_target_error(data):
+    X, _ = data
+    with pytest.raises(ValueError, match="Unknown label type"):
+        fast().fit(X, np.linspace(0, 1, 300))
+
+
+def test_wrong_n_features_at_transform(data):
+    X, y = data
+    emb = fast().fit(X, y)
+    with pytest.raises(ValueError, match="10 features"):
+        emb.transform(X[:, :5])
+
+
+def test_unfitted_transform(data):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        fast().transform(data[0])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [dict(cluster_size=0), dict(cluster_size=-3), dict(a1=-0.1), dict(a2=-1.0),
+     dict(clusters_per_batch=1), dict(learning_rate=0.0), dict(init="pretrained"),
+     dict(query_sampling="random"), dict(scale=0.0), dict(n_rounds=0)],
+)
+def test_invalid_params(data, params):
+    X, y = data
+    name = next(iter(params))
+    with pytest.raises(InvalidParameterError, match=name):
+        fast(**params).fit(X, y)
+
+
+def test_unknown_backbone_name(data):
+    X, y = data
+    with pytest.raises(ValueError, match="backbone='resnet'"):
+        fast(backbone="resnet").fit(X, y)
+
+
+def test_backbone_callable_must_return_module(data):
+    X, y = data
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        fast(backbone=lambda i, o: "not a module", backbone_kwargs=None).fit(X, y)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
+def test_cuda_without_gpu(data):
+    X, y = data
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        fast(device="cuda").fit(X, y)
+
+
+def test_bad_device_string(data):
+    X, y = data
+    with pytest.raises(ValueError, match="device='gpu0'"):
+        fast(device="gpu0").fit(X, y)
+
+
+def test_n_threads_restored(data):
+    X, y = data
+    before = torch.get_num_threads()
+    fast(n_threads=1).fit(X, y).transform(X)
+    assert torch.get_num_threads() == before
+
+
+def test_verbose_levels(data, caplog):
+    X, y = data
+    with caplog.at_level(logging.DEBUG, logger="sklearn_clmle"):
+        fast(verbose=0).fit(X, y)
+    assert not caplog.records
+    caplog.clear()
+    fast(verbose=1).fit(X, y)
+    assert any("round 1/2" in r.getMessage() for r in caplog.records)
+
+
+def test_transform_in_bounded_batches(data):
+    X, y = data
+    emb = fast(inference_batch_size=7).fit(X, y)
+    Z_small = emb.transform(X)
+    emb.set_params(inference_batch_size=4096)
+    np.testing.assert_allclose(emb.transform(X), Z_small, atol=1e-6)
