@@ -13,14 +13,14 @@ Usage::
 
 import argparse
 import os
-import platform
-import sys
 import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
+
+from _report import write_report  # noqa: E402
 
 VARIANTS = {
     "default (warm-up init, scale 1)": {},
@@ -91,19 +91,7 @@ def main():
             times += [t for _, t in r]
             cells.append(f"{acc.mean():.3f} ± {acc.std():.3f}")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {np.mean(times):.2f} |")
-    lines += [
-        "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}.",
-        "",
-        "Command: `python " + " ".join(sys.argv) + "`",
-    ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as fh:
-        fh.write(text)
-
+    write_report(lines, args.out)
 
 if __name__ == "__main__":
     main()

@@ -17,12 +17,13 @@ Usage::
 import argparse
 import os
 import platform
-import sys
 import time
 
 import numpy as np
 import torch
 from sklearn.datasets import make_classification
+
+from _report import write_report
 
 from sklearn_clmle import CLMLEEmbedder
 from sklearn_clmle._backbones import build_backbone
@@ -143,13 +144,7 @@ def main():
             f"| {cluster:.3f} | {cluster / wall:.1%} | {embed:.3f} | {embed / wall:.1%} |"
         )
         print(lines[-1], flush=True)
-    lines += ["", "Command: `python " + " ".join(sys.argv) + "`"]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as fh:
-        fh.write(text)
-
+    write_report(lines, args.out)
 
 if __name__ == "__main__":
     main()

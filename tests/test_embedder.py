@@ -15,17 +15,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
+from conftest import FAST_PARAMS
+
 from sklearn_clmle import CLMLEEmbedder
 
-FAST = dict(
-    n_rounds=2,
-    iterations_per_round=10,
-    warmup_iterations=10,
-    embedding_dim=8,
-    backbone_kwargs={"hidden_layer_sizes": (16,)},
-    n_threads=1,
-    random_state=0,
-)
+FAST = dict(FAST_PARAMS, iterations_per_round=10, warmup_iterations=10,
+            embedding_dim=8, backbone_kwargs={"hidden_layer_sizes": (16,)})
 
 
 @pytest.fixture(scope="module")
@@ -339,29 +334,29 @@ def test_invalid_params(data, params):
         fast(**params).fit(X, y)
 
 
-def test_unknown_backbone_name(data):
+def _not_a_module(n_in, n_out):
+    return "not a module"
+
+
+BAD_SETUPS = [
+    (dict(backbone="resnet"), ValueError, "backbone='resnet'"),
+    (dict(backbone=_not_a_module, backbone_kwargs=None), TypeError, "torch.nn.Module"),
+    (dict(device="gpu0"), ValueError, "device='gpu0'"),
+]
+if not torch.cuda.is_available():
+    BAD_SETUPS.append((dict(device="cuda"), ValueError, "CUDA is not available"))
+
+
+@pytest.mark.parametrize("params, exc, match", BAD_SETUPS)
+def test_bad_backbone_or_device(data, params, exc, match):
     X, y = data
-    with pytest.raises(ValueError, match="backbone='resnet'"):
-        fast(backbone="resnet").fit(X, y)
+    with pytest.raises(exc, match=match):
+        fast(**params).fit(X, y)
 
 
-def test_backbone_callable_must_return_module(data):
-    X, y = data
-    with pytest.raises(TypeError, match="torch.nn.Module"):
-        fast(backbone=lambda i, o: "not a module", backbone_kwargs=None).fit(X, y)
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
-def test_cuda_without_gpu(data):
-    X, y = data
-    with pytest.raises(ValueError, match="CUDA is not available"):
-        fast(device="cuda").fit(X, y)
-
-
-def test_bad_device_string(data):
-    X, y = data
-    with pytest.raises(ValueError, match="device='gpu0'"):
-        fast(device="gpu0").fit(X, y)
+def test_no_cuda_state_before_fit():
+    CLMLEEmbedder(device="auto").get_params()
+    assert not torch.cuda.is_initialized()
 
 
 def test_n_threads_restored(data):
