@@ -32,6 +32,22 @@ def n_clusters_for(n_samples, cluster_size):
     return max(1, int(n_samples) // int(cluster_size))
 
 
+#: ``cluster_size="auto"`` aims at this many clusters for an average class.
+AUTO_CLUSTERS_PER_CLASS = 4
+#: The paper's samples per cluster, the smallest size ``"auto"`` picks.
+PAPER_SAMPLES_PER_CLUSTER = 20
+#: The paper's cluster size, the largest that ``"auto"`` picks.
+PAPER_CLUSTER_SIZE = 200
+
+
+def resolve_cluster_size(cluster_size, n_samples, n_classes):
+    """``cluster_size`` as an int; ``"auto"`` is ``clip(L // (4 C), 20, 200)``."""
+    if cluster_size != "auto":
+        return int(cluster_size)
+    target = n_samples // (AUTO_CLUSTERS_PER_CLASS * n_classes)
+    return int(np.clip(target, PAPER_SAMPLES_PER_CLUSTER, PAPER_CLUSTER_SIZE))
+
+
 def _capacities(n, k):
     """Sizes that differ by at most one and sum to ``n``."""
     caps = np.full(k, n // k, dtype=np.int64)

@@ -15,10 +15,10 @@ from sklearn.base import (
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklearn_clmle._backbones import build_backbone
+from sklearn_clmle._clustering import resolve_cluster_size
 from sklearn_clmle._margins import resolve_margins
 from sklearn_clmle._runtime import (
     inference_device,
@@ -28,14 +28,7 @@ from sklearn_clmle._runtime import (
     torch_threads,
 )
 from sklearn_clmle._training import Rows, embed, fit_clmle, logger
-
-#: ``cluster_size="auto"`` aims at this many clusters for an average class.
-AUTO_CLUSTERS_PER_CLASS = 4
-#: The paper's samples per cluster, the smallest size ``"auto"`` picks.
-PAPER_SAMPLES_PER_CLUSTER = 20
-#: The paper's cluster size, the largest that ``"auto"`` picks.
-PAPER_CLUSTER_SIZE = 200
-
+from sklearn_clmle._validation import check_class_targets, check_single_label
 
 class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Cluster-based Large Margin Local Embedding (CLMLE) as a transformer.
@@ -274,11 +267,11 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self : CLMLEEmbedder
             The fitted estimator.
         """
-        _check_single_label(y)
+        check_single_label(y, "CLMLEEmbedder")
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float32, np.float64],
         )
-        self._check_target(y)
+        check_class_targets(y, "CLMLEEmbedder")
         encoder = LabelEncoder().fit(y)
         y_enc = encoder.transform(y)
         classes = encoder.classes_
@@ -287,7 +280,7 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         np_rng = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
-        cluster_size = self._cluster_size(y_enc.size, classes.size)
+        cluster_size = resolve_cluster_size(self.cluster_size, y_enc.size, classes.size)
         cfg = self._training_config(a1_eff, a2_eff, cluster_size)
         if self.verbose:
             _ensure_log_handler()
@@ -346,20 +339,6 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     def _n_features_out(self):
         return self.embedding_dim
 
-    def _check_target(self, y):
-        check_classification_targets(y)
-        if np.unique(y).size < 2:
-            raise ValueError(
-                "CLMLEEmbedder needs at least 2 classes in y; got 1 class. The "
-                "cluster margins separate classes, so one class has nothing to learn."
-            )
-
-    def _cluster_size(self, n_samples, n_classes):
-        if self.cluster_size != "auto":
-            return int(self.cluster_size)
-        target = n_samples // (AUTO_CLUSTERS_PER_CLASS * n_classes)
-        return int(np.clip(target, PAPER_SAMPLES_PER_CLUSTER, PAPER_CLUSTER_SIZE))
-
     def _training_config(self, a1, a2, cluster_size):
         s = self.samples_per_cluster
         s = min(20, cluster_size) if s == "auto" else int(s)
@@ -403,17 +382,6 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.non_deterministic = False
         return tags
-
-
-def _check_single_label(y):
-    if y is None:
-        return  # validate_data raises the standard "requires y" error
-    kind = type_of_target(y)
-    if kind in ("multilabel-indicator", "multiclass-multioutput"):
-        raise ValueError(
-            f"CLMLEEmbedder supports single-label targets only; got a {kind} y. "
-            "Fit one embedder per label instead."
-        )
 
 
 def _cpu_copy(module):

@@ -11,7 +11,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
-__all__ = ["long_tail_indices", "load_long_tailed_digits"]
+__all__ = ["long_tail_indices", "load_long_tailed_digits", "load_long_tailed_mnist1d"]
 
 
 def long_tail_indices(y, imbalance_ratio, random_state=None):
@@ -88,3 +88,34 @@ def load_long_tailed_digits(imbalance_ratio=10, test_size=0.5, random_state=0):
     )
     keep = long_tail_indices(y_train, imbalance_ratio, random_state=random_state)
     return X_train[keep], X_test, y_train[keep], y_test
+
+
+def load_long_tailed_mnist1d(imbalance_ratio=10, random_state=0):
+    """MNIST-1D (generated locally by the ``mnist1d`` package), long-tailed.
+
+    The package's own train/test split (4000/1000 signals of 40 samples, 10
+    classes) is kept; only the training part is subsampled. Requires
+    ``pip install mnist1d``; nothing is downloaded.
+
+    Parameters
+    ----------
+    imbalance_ratio : float, default=10
+        Largest over smallest training class.
+    random_state : int, default=0
+        Seed of the subsampling (the signals themselves use the package's
+        fixed default seed).
+
+    Returns
+    -------
+    X_train, X_test, y_train, y_test : ndarrays
+    """
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError as exc:  # pragma: no cover - optional dependency
+        raise ImportError(
+            "load_long_tailed_mnist1d needs the mnist1d package: pip install mnist1d"
+        ) from exc
+    data = make_dataset(get_dataset_args())
+    X_train, y_train = np.asarray(data["x"]), np.asarray(data["y"])
+    keep = long_tail_indices(y_train, imbalance_ratio, random_state=random_state)
+    return X_train[keep], np.asarray(data["x_test"]), y_train[keep], np.asarray(data["y_test"])

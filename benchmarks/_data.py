@@ -1,0 +1,13 @@
+"""Synthetic L2-normalised data for the speed benchmarks."""
+
+import numpy as np
+
+
+def normalised_blobs(n, n_features=64, n_classes=10, seed=0):
+    """``n`` unit-norm rows around ``n_classes`` random directions, float32."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(n_classes, n_features)).astype(np.float32)
+    y = rng.integers(0, n_classes, n)
+    X = centers[y] + rng.normal(scale=1.5, size=(n, n_features)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X, y

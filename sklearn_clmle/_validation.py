@@ -1,0 +1,32 @@
+"""Target checks shared by the estimators."""
+
+import numpy as np
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+
+
+def check_single_label(y, owner):
+    """Reject multi-label / multi-output targets with a clear message."""
+    # Only 2-D targets can be multi-label; everything else (None, 1-D, NaN)
+    # gets validate_data's standard errors.
+    shape = getattr(y, "shape", None)
+    if shape is None:
+        if not (isinstance(y, (list, tuple)) and len(y) and np.ndim(y[0]) == 1):
+            return
+    elif len(shape) != 2 or shape[1] == 1:
+        return
+    kind = type_of_target(y)
+    if kind in ("multilabel-indicator", "multiclass-multioutput"):
+        raise ValueError(
+            f"{owner} supports single-label targets only; got a {kind} y. "
+            "Fit one estimator per label instead."
+        )
+
+
+def check_class_targets(y, owner):
+    """Classification targets with at least two classes."""
+    check_classification_targets(y)
+    if np.unique(y).size < 2:
+        raise ValueError(
+            f"{owner} needs at least 2 classes in y; got 1 class. The cluster "
+            "margins separate classes, so one class has nothing to learn."
+        )
