@@ -56,16 +56,17 @@ def embed(module, rows, batch_size):
     """Unit-norm embeddings of all rows, eval mode, no grad, in batches."""
     was_training = module.training
     module.eval()
-    out = []
+    out = None
     try:
         with torch.no_grad():
-            for xb in rows.chunks(batch_size):
-                out.append(F.normalize(module(xb).float(), dim=1).cpu().numpy())
+            for start, xb in zip(range(0, rows.n, batch_size), rows.chunks(batch_size)):
+                z = F.normalize(module(xb).float(), dim=1).cpu().numpy()
+                if out is None:  # the output is filled in place: no second copy
+                    out = np.empty((rows.n, z.shape[1]), dtype=np.float32)
+                out[start:start + len(z)] = z
     finally:
         module.train(was_training)
-    if not out:
-        return np.empty((0, 0), dtype=np.float32)
-    return np.concatenate(out)
+    return np.empty((0, 0), dtype=np.float32) if out is None else out
 
 
 def _check_finite(value, phase, hint):
