@@ -84,7 +84,6 @@ class CentroidIndex:
 
     def __init__(self, centers, algorithm, chunk_size, random_state=None):
         self.centers = np.ascontiguousarray(centers, dtype=np.float32)
-        self._centers64 = self.centers.astype(np.float64)
         self.chunk_size = chunk_size
         self.random_state = random_state
         n = self.centers.shape[0]
@@ -135,9 +134,10 @@ class CentroidIndex:
                 wide = min(self.centers.shape[0], NNDESCENT_CANDIDATES * k)
                 idx, _ = self._index.query(q, k=wide, epsilon=NNDESCENT_EPSILON)
                 idx = _fill_missing(idx, q, self.centers, wide)
-            # Similarities of the retrieved, recomputed row by row in float64:
-            # a query's scores never depend on the other queries of its block.
-            sim = np.einsum("nd,nkd->nk", q.astype(np.float64), self._centers64[idx])
+            # Similarities of the retrieved, recomputed row by row (einsum, not
+            # BLAS): a query's scores never depend on the other queries of its
+            # block, so predictions on a subset equal those on the whole.
+            sim = np.einsum("nd,nkd->nk", q, self.centers[idx]).astype(np.float64)
             order = np.lexsort((idx, -sim), axis=1)[:, :k]
             sims.append(np.take_along_axis(sim, order, axis=1))
             idxs.append(np.take_along_axis(idx, order, axis=1).astype(np.int64))
