@@ -12,7 +12,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from sklearn_clmle._clustering import ClassClusters, normalize_rows, resolve_cluster_size
 from sklearn_clmle._rules import break_ties, class_scores, scores_to_proba
 from sklearn_clmle._search import CentroidIndex
-from sklearn_clmle._validation import check_class_targets, check_single_label
+from sklearn_clmle._validation import (
+    check_class_targets,
+    check_single_label,
+    keep_fitted_state_on_failure,
+)
 
 
 class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
@@ -164,6 +168,10 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         self : KNearestClusterClassifier
             The fitted classifier.
         """
+        with keep_fitted_state_on_failure(self):
+            return self._fit(X, y)
+
+    def _fit(self, X, y):
         check_single_label(y, "KNearestClusterClassifier")
         X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
         check_class_targets(y, "KNearestClusterClassifier")

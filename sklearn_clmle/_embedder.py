@@ -28,7 +28,11 @@ from sklearn_clmle._runtime import (
     torch_threads,
 )
 from sklearn_clmle._training import Rows, embed, fit_clmle, logger
-from sklearn_clmle._validation import check_class_targets, check_single_label
+from sklearn_clmle._validation import (
+    check_class_targets,
+    check_single_label,
+    keep_fitted_state_on_failure,
+)
 
 class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Cluster-based Large Margin Local Embedding (CLMLE) as a transformer.
@@ -267,6 +271,10 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self : CLMLEEmbedder
             The fitted estimator.
         """
+        with keep_fitted_state_on_failure(self):
+            return self._fit(X, y)
+
+    def _fit(self, X, y):
         check_single_label(y, "CLMLEEmbedder")
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float32, np.float64],

@@ -1,4 +1,6 @@
-"""Target checks shared by the estimators."""
+"""Input checks shared by the estimators."""
+
+import contextlib
 
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -30,3 +32,27 @@ def check_class_targets(y, owner):
             f"{owner} needs at least 2 classes in y; got 1 class. The cluster "
             "margins separate classes, so one class has nothing to learn."
         )
+
+
+_INPUT_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
+
+
+@contextlib.contextmanager
+def keep_fitted_state_on_failure(estimator):
+    """Undo ``validate_data``'s early update of the input attributes if fit fails.
+
+    ``validate_data(reset=True)`` sets ``n_features_in_`` and
+    ``feature_names_in_`` before training starts; when ``fit`` then raises (or
+    is interrupted), they are put back so that a previously fitted estimator
+    stays consistent, never half-updated.
+    """
+    saved = {a: estimator.__dict__[a] for a in _INPUT_ATTRIBUTES if a in estimator.__dict__}
+    try:
+        yield
+    except BaseException:
+        for a in _INPUT_ATTRIBUTES:
+            if a in saved:
+                setattr(estimator, a, saved[a])
+            else:
+                estimator.__dict__.pop(a, None)
+        raise

@@ -265,6 +265,17 @@ def test_interrupted_fit_leaves_previous_model(data, exc):
     np.testing.assert_array_equal(emb.transform(X), Z)
 
 
+def test_failed_refit_on_other_features_keeps_input_attributes(data):
+    X, y = data
+    emb = fast().fit(X, y)
+    Z = emb.transform(X)
+    emb.set_params(backbone=_Exploding, backbone_kwargs={"fail_after": 3, "exc": RuntimeError()})
+    with pytest.raises(RuntimeError):
+        emb.fit(X[:, :5], y)
+    assert emb.n_features_in_ == 10
+    np.testing.assert_array_equal(emb.transform(X), Z)
+
+
 def test_margin_beyond_bound_warns_and_clips(data):
     X, y = data
     with pytest.warns(UserWarning, match="a1=9 exceeds"):
