@@ -69,8 +69,12 @@ def _capacity_assign(sim, caps):
     room = caps.copy()
     unassigned = np.arange(n)
     while unassigned.size:
-        s = sim[unassigned].copy()
-        s[:, room == 0] = -np.inf
+        # The first round reads ``sim`` itself (no cluster is full yet); later
+        # rounds index the rejected rows, which makes a (smaller) copy.
+        s = sim if unassigned.size == n else sim[unassigned]
+        full = room == 0
+        if full.any():
+            s[:, full] = -np.inf
         choice = np.argmax(s, axis=1)
         score = s[np.arange(unassigned.size), choice]
         # Within each chosen cluster, most similar proposers first (stable).
