@@ -69,8 +69,8 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         differing by at most one. ``"auto"`` is ``clip(L // (4 C), 20,
         200)``: about four clusters for an average class, never fewer members
         than the paper's ``s = 20`` sampled per cluster (on long-tailed
-        digits l = 4 or 50 did worse than 10-20) and never more than the
-        paper's l = 200.
+        digits l = 5 and l = 50 did worse, ``benchmarks/results/defaults.md``)
+        and never more than the paper's l = 200.
     clusters_per_batch : int, default=12
         M, clusters in one batch (paper: 12).
     samples_per_cluster : int or "auto", default="auto"

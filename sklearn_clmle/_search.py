@@ -21,13 +21,12 @@ AUTO_BRUTE_MAX_CENTROIDS = 200_000
 #: construction is unreliable on tiny sets).
 NNDESCENT_MIN_CENTROIDS = 64
 #: NN-descent fetches this many times N candidates with this search epsilon
-#: and keeps the N most similar by exact inner product. On 50,000 random
-#: unit-norm 64-d centroids this raised top-20 recall from 0.38 (N candidates,
-#: epsilon 0.1) to 0.83.
+#: and keeps the N most similar by exact inner product; the recall this gives
+#: is in ``benchmarks/results/search_backends.md``.
 NNDESCENT_CANDIDATES = 3
 #: Brute search switches from numpy's partial sort to ``torch.topk`` from this
-#: many centroids (per block of 1024 queries, 64-d: equal at ~1,000
-#: centroids, 11 ms against 17 ms at 5,000).
+#: many centroids: ``benchmarks/results/topk.md`` (blocks of 1,024 queries,
+#: 64-d) has them level near 500 centroids and torch clearly ahead from 1,000.
 TORCH_TOPK_MIN_CENTROIDS = 1_000
 NNDESCENT_EPSILON = 0.2
 
