@@ -13,8 +13,8 @@ from sklearn.neighbors import KDTree
 #: ``algorithm="auto"`` uses brute force up to this many centroids and
 #: NN-descent above it. In ``benchmarks/results/search_backends.md`` (64-d,
 #: 10,000 queries) brute force was exact and faster than NN-descent's build
-#: plus query at every measured size up to 200,000 centroids (13.4 s against
-#: 9.4 + 7.3 s there, with NN-descent recall 0.79); the KD-tree was slower than
+#: plus query at every measured size up to 200,000 centroids (5.9 s against
+#: 10.7 + 7.7 s there, with NN-descent recall 0.79); the KD-tree was slower than
 #: brute force at every size.
 AUTO_BRUTE_MAX_CENTROIDS = 200_000
 #: Below this many centroids NN-descent falls back to brute force (its graph
