@@ -18,9 +18,8 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
-from joblib import Parallel, delayed  # noqa: E402
-
 from _report import write_report  # noqa: E402
+from joblib import Parallel, delayed  # noqa: E402
 
 VARIANTS = {
     "default (warm-up init, scale 1)": {},

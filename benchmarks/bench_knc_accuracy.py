@@ -19,9 +19,8 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
-from joblib import Parallel, delayed  # noqa: E402
-
 from _report import write_report  # noqa: E402
+from joblib import Parallel, delayed  # noqa: E402
 
 NS = (1, 5, 10, 20, 50, 100, 200)
 SCALES = (1.0, 10.0, 30.0)

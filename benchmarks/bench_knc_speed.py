@@ -18,10 +18,10 @@ Usage::
 import argparse
 import time
 
-from sklearn.neighbors import KNeighborsClassifier
-
 from _data import normalised_blobs
 from _report import write_report
+from sklearn.neighbors import KNeighborsClassifier
+
 from sklearn_clmle import KNearestClusterClassifier
 
 N_QUERIES = 10_000

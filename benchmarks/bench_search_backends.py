@@ -17,6 +17,7 @@ import time
 
 from _data import normalised_blobs
 from _report import write_report
+
 from sklearn_clmle._search import CentroidIndex
 
 N_QUERIES = 10_000

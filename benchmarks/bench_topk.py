@@ -12,9 +12,9 @@ import argparse
 import time
 
 import numpy as np
-
 from _data import normalised_blobs
 from _report import write_report
+
 from sklearn_clmle._search import _brute_top_k, _top_k
 
 

@@ -21,14 +21,13 @@ import time
 
 import numpy as np
 import torch
+from _report import write_report
 from sklearn.datasets import make_classification
 
-from _report import write_report
-
 from sklearn_clmle import CLMLEEmbedder
-from sklearn_clmle._backbones import build_backbone
 from sklearn_clmle._runtime import resolve_device
 from sklearn_clmle._training import Rows, warmup
+from sklearn_clmle.backbones import build_backbone
 from sklearn_clmle.datasets import load_long_tailed_digits, long_tail_indices
 
 

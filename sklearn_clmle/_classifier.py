@@ -9,7 +9,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from sklearn_clmle._clustering import ClassClusters, normalize_rows, resolve_cluster_size
+from sklearn_clmle._clustering import (
+    ClassClusters,
+    normalize_rows,
+    resolve_cluster_size,
+)
 from sklearn_clmle._rules import break_ties, class_scores, scores_to_proba
 from sklearn_clmle._search import CentroidIndex
 from sklearn_clmle._validation import (

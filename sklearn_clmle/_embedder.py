@@ -1,40 +1,29 @@
 """CLMLEEmbedder: the scikit-learn transformer that learns the CLMLE embedding."""
 
-import copy
 import logging
 from numbers import Integral, Real
 
 import numpy as np
-import torch
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     _fit_context,
 )
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from sklearn_clmle._backbones import build_backbone
 from sklearn_clmle._clustering import resolve_cluster_size
 from sklearn_clmle._margins import resolve_margins
-from sklearn_clmle._runtime import (
-    inference_device,
-    resolve_device,
-    seed_from,
-    seeded_torch,
-    torch_threads,
-)
+from sklearn_clmle._runtime import inference_device, resolve_device, torch_threads
+from sklearn_clmle._torch_base import TORCH_PARAMETER_CONSTRAINTS, TorchEstimatorMixin
 from sklearn_clmle._training import Rows, embed, fit_clmle, logger
-from sklearn_clmle._validation import (
-    check_class_targets,
-    check_single_label,
-    keep_fitted_state_on_failure,
-)
+from sklearn_clmle._validation import keep_fitted_state_on_failure
 
-class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+
+class CLMLEEmbedder(
+    TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Cluster-based Large Margin Local Embedding (CLMLE) as a transformer.
 
     Trains a torch backbone so that every class keeps its own equal-size,
@@ -58,12 +47,16 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     embedding_dim : int, default=64
         Width d of the embedding.
     backbone : str, torch.nn.Module or callable, default="mlp"
-        A registered name (``"mlp"``), a module (deep-copied at fit) or a
-        factory ``(n_features_in, embedding_dim, **backbone_kwargs) ->
-        Module``. The estimator L2-normalises its output.
+        A registered name, a module (deep-copied at fit) or a factory
+        ``(n_features_in, embedding_dim, **backbone_kwargs) -> Module``. The
+        estimator L2-normalises its output. Registered: ``"mlp"`` (vectors,
+        :class:`~sklearn_clmle.backbones.MLP`), ``"cnn1d"`` (1-D signals as
+        flat rows, :class:`~sklearn_clmle.backbones.CNN1D`) and ``"cnn2d"``
+        (images as flat rows, :class:`~sklearn_clmle.backbones.CNN2D`).
     backbone_kwargs : dict, default=None
         Keyword arguments of the registered backbone, e.g.
-        ``{"hidden_layer_sizes": (256, 256)}`` for ``"mlp"``.
+        ``{"hidden_layer_sizes": (256, 256)}`` for ``"mlp"`` or
+        ``{"image_shape": (28, 28)}`` for ``"cnn2d"``.
     cluster_size : int or "auto", default="auto"
         Cluster size l; class c gets ``max(1, L_c // l)`` clusters of sizes
         differing by at most one. ``"auto"`` is ``clip(L // (4 C), 20,
@@ -173,11 +166,9 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     """
 
     _parameter_constraints = {
+        **TORCH_PARAMETER_CONSTRAINTS,
         "a1": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "a2": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
-        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
-        "backbone": [str, torch.nn.Module, callable],
-        "backbone_kwargs": [dict, None],
         "cluster_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "clusters_per_batch": [Interval(Integral, 2, None, closed="left")],
         "samples_per_cluster": [
@@ -190,14 +181,6 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         "query_sampling": [StrOptions({"hardest", "uniform"})],
         "cost_sensitive": ["boolean"],
         "scale": [Interval(Real, 0, None, closed="neither")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "momentum": [Interval(Real, 0, 1, closed="left")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "inference_batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [str, torch.device, None],
-        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
-        "deterministic": ["boolean"],
-        "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
 
@@ -275,29 +258,16 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             return self._fit(X, y)
 
     def _fit(self, X, y):
-        check_single_label(y, "CLMLEEmbedder")
-        X, y = validate_data(
-            self, X, y, accept_sparse="csr", dtype=[np.float32, np.float64],
-        )
-        check_class_targets(y, "CLMLEEmbedder")
-        encoder = LabelEncoder().fit(y)
-        y_enc = encoder.transform(y)
-        classes = encoder.classes_
-        counts = np.bincount(y_enc, minlength=classes.size)
+        X, y_enc, classes, counts = self._validate_training_data(X, y)
         a1_max, a2_max, a1_eff, a2_eff = resolve_margins(self.a1, self.a2, counts, classes)
         device = resolve_device(self.device)
-        rng = check_random_state(self.random_state)
-        np_rng = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+        np_rng = self._numpy_rng()
         cluster_size = resolve_cluster_size(self.cluster_size, y_enc.size, classes.size)
         cfg = self._training_config(a1_eff, a2_eff, cluster_size)
         if self.verbose:
             _ensure_log_handler()
-        with torch_threads(self.n_threads), seeded_torch(
-            seed_from(np_rng), device, self.deterministic
-        ):
-            module = build_backbone(
-                self.backbone, X.shape[1], self.embedding_dim, self.backbone_kwargs
-            )
+        with self._torch_session(np_rng, device):
+            module = self._build_backbone(X.shape[1])
             with _log_level(logging.INFO if self.verbose else None):
                 clusters, history = fit_clmle(
                     module, X, y_enc, classes.size, device, cfg, np_rng
@@ -350,11 +320,6 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     def _training_config(self, a1, a2, cluster_size):
         s = self.samples_per_cluster
         s = min(20, cluster_size) if s == "auto" else int(s)
-        lr, momentum, wd = self.learning_rate, self.momentum, self.weight_decay
-
-        def make_optimizer(params):
-            return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd)
-
         return {
             "a1": a1,
             "a2": a2,
@@ -371,17 +336,9 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             "query_sampling": self.query_sampling,
             "embedding_dim": int(self.embedding_dim),
             "inference_batch_size": int(self.inference_batch_size),
-            "make_optimizer": make_optimizer,
+            "make_optimizer": self._optimizer_factory(),
             "verbose": self.verbose,
         }
-
-    def __getstate__(self):
-        """Pickle with the backbone on the CPU, so it loads without a GPU."""
-        state = self.__dict__.copy()
-        module = state.get("module_")
-        if module is not None:
-            state["module_"] = _cpu_copy(module)
-        return state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -390,18 +347,6 @@ class CLMLEEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.non_deterministic = False
         return tags
-
-
-def _cpu_copy(module):
-    """A CPU deep copy of ``module``, leaving the original where it is."""
-    params = list(module.parameters()) + list(module.buffers())
-    if all(p.device.type == "cpu" for p in params):
-        return module
-    home = params[0].device
-    try:
-        return copy.deepcopy(module.to("cpu"))
-    finally:
-        module.to(home)
 
 
 class _log_level:

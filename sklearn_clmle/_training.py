@@ -76,29 +76,46 @@ def _check_finite(value, phase, hint):
         )
 
 
+def cross_entropy_steps(module, head, rows, y, optimizer, iterations, batch_size, rng,
+                        class_weight=None, logit_offset=None):
+    """``iterations`` SGD steps of (weighted, logit-adjusted) cross-entropy.
+
+    Mini-batches are drawn uniformly without replacement. ``class_weight``
+    (per class) weights the loss; ``logit_offset`` (per class) is added to
+    the logits during training only, as in logit-adjusted cross-entropy.
+    Returns the per-iteration loss.
+    """
+    y_t = torch.as_tensor(y, device=rows.device)
+    batch = min(batch_size, rows.n)
+    losses = np.empty(iterations)
+    module.train()
+    head.train()
+    for it in range(iterations):
+        idx = rng.choice(rows.n, batch, replace=False)
+        logits = head(module(rows.take(idx)))
+        if logit_offset is not None:
+            logits = logits + logit_offset
+        target = y_t[torch.as_tensor(idx, device=rows.device)]
+        loss = F.cross_entropy(logits, target, weight=class_weight)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses[it] = loss.item()
+        _check_finite(losses[it], "cross-entropy", "learning_rate too high.")
+    return losses
+
+
 def warmup(module, rows, y, n_classes, cfg, rng):
     """Cross-entropy warm-up of the backbone; returns the per-iteration loss.
 
     A linear head on the backbone output is trained with the backbone and
     then thrown away, like the pre-trained network of the paper.
     """
-    dim = cfg["embedding_dim"]
-    head = torch.nn.Linear(dim, n_classes).to(rows.device)
+    head = torch.nn.Linear(cfg["embedding_dim"], n_classes).to(rows.device)
     opt = cfg["make_optimizer"](list(module.parameters()) + list(head.parameters()))
-    y_t = torch.as_tensor(y, device=rows.device)
-    batch = min(cfg["batch_size"], rows.n)
-    losses = np.empty(cfg["warmup_iterations"])
-    module.train()
-    for it in range(cfg["warmup_iterations"]):
-        idx = rng.choice(rows.n, batch, replace=False)
-        logits = head(module(rows.take(idx)))
-        loss = F.cross_entropy(logits, y_t[torch.as_tensor(idx, device=rows.device)])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses[it] = loss.item()
-        _check_finite(losses[it], "cross-entropy warm-up", "learning_rate too high.")
-    return losses
+    return cross_entropy_steps(
+        module, head, rows, y, opt, cfg["warmup_iterations"], cfg["batch_size"], rng
+    )
 
 
 def train_round(module, rows, clusters, sampler, optimizer, cfg):

@@ -11,7 +11,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
-__all__ = ["long_tail_indices", "load_long_tailed_digits", "load_long_tailed_mnist1d"]
+__all__ = ["load_long_tailed_digits", "load_long_tailed_mnist1d", "long_tail_indices"]
 
 
 def long_tail_indices(y, imbalance_ratio, random_state=None):

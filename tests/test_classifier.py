@@ -3,6 +3,7 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import FAST_PARAMS
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline as ImbPipeline
 from sklearn.datasets import make_blobs, make_classification
@@ -12,7 +13,6 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
-from conftest import FAST_PARAMS
 from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier
 from sklearn_clmle._clustering import normalize_rows
 
