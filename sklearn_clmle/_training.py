@@ -105,24 +105,29 @@ def cross_entropy_steps(module, head, rows, y, optimizer, iterations, batch_size
     return losses
 
 
-def warmup(module, rows, y, n_classes, cfg, rng):
+def warmup(module, head, rows, y, cfg, rng):
     """Cross-entropy warm-up of the backbone; returns the per-iteration loss.
 
-    A linear head on the backbone output is trained with the backbone and
-    then thrown away, like the pre-trained network of the paper.
+    A linear head on the backbone output is trained with the backbone; it is
+    thrown away afterwards (like the pre-trained network of the paper) unless
+    ``ce_weight > 0`` keeps it for the cross-entropy term.
     """
-    head = torch.nn.Linear(cfg["embedding_dim"], n_classes).to(rows.device)
     opt = cfg["make_optimizer"](list(module.parameters()) + list(head.parameters()))
     return cross_entropy_steps(
         module, head, rows, y, opt, cfg["warmup_iterations"], cfg["batch_size"], rng
     )
 
 
-def train_round(module, rows, clusters, sampler, optimizer, cfg):
+def train_round(module, head, rows, y, clusters, sampler, optimizer, cfg):
     """``iterations_per_round`` CLMLE steps on fixed clusters.
 
-    Returns the per-iteration loss and the time spent building batches.
+    With ``cfg["ce_weight"] > 0`` each step adds that multiple of the
+    cross-entropy of ``head`` on the same batch (not in the paper; see
+    ``CLMLEEmbedder``'s ``ce_weight``). Returns the per-iteration loss and
+    the time spent building batches.
     """
+    ce_weight = cfg["ce_weight"]
+    y_t = torch.as_tensor(y, device=rows.device)
     cluster_class = torch.as_tensor(clusters.cluster_class, device=rows.device)
     a2_class = torch.as_tensor(cfg["a2"], dtype=torch.float32, device=rows.device)
     losses = np.empty(cfg["iterations_per_round"])
@@ -134,12 +139,16 @@ def train_round(module, rows, clusters, sampler, optimizer, cfg):
         sample_time += time.perf_counter() - t0
         ids = torch.as_tensor(batch_cluster, device=rows.device)
         classes = cluster_class[torch.as_tensor(batch_clusters, device=rows.device)]
-        z = F.normalize(module(rows.take(idx)), dim=1)
+        out = module(rows.take(idx))
+        z = F.normalize(out, dim=1)
         t1, t2 = cluster_margin_terms(
             z, ids, classes, cfg["a1"], a2_class[classes], cfg["scale"]
         )
         per_row = t1 + t2
         loss = weighted_mean(per_row, classes[ids], cfg["cost_sensitive"])
+        if ce_weight:
+            target = y_t[torch.as_tensor(idx, device=rows.device)]
+            loss = loss + ce_weight * F.cross_entropy(head(out), target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -158,13 +167,17 @@ def fit_clmle(module, X, y, n_classes, device, cfg, rng):
     history = {"warmup_loss": np.empty(0), "loss": [], "rounds": []}
     module.to(device)
     t0 = time.perf_counter()
+    head = torch.nn.Linear(cfg["embedding_dim"], n_classes).to(device)
     if cfg["init"] == "warmup" and cfg["warmup_iterations"] > 0:
-        history["warmup_loss"] = warmup(module, rows, y, n_classes, cfg, rng)
+        history["warmup_loss"] = warmup(module, head, rows, y, cfg, rng)
         features = embed(module, rows, cfg["inference_batch_size"])
     else:
         features = _input_features(X)
     history["warmup_time"] = time.perf_counter() - t0
-    optimizer = cfg["make_optimizer"](module.parameters())
+    params = list(module.parameters())
+    if cfg["ce_weight"]:
+        params += list(head.parameters())
+    optimizer = cfg["make_optimizer"](params)
     loss_cache = clusters = None
     for r in range(cfg["n_rounds"]):
         t0 = time.perf_counter()
@@ -182,7 +195,9 @@ def fit_clmle(module, X, y, n_classes, device, cfg, rng):
             cfg["query_sampling"], rng, loss_cache,
         )
         t0 = time.perf_counter()
-        losses, sample_time = train_round(module, rows, clusters, sampler, optimizer, cfg)
+        losses, sample_time = train_round(
+            module, head, rows, y, clusters, sampler, optimizer, cfg
+        )
         train_time = time.perf_counter() - t0
         loss_cache = sampler.loss_cache
         history["loss"].append(losses)

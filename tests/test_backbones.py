@@ -89,18 +89,6 @@ def test_cnn2d_learns_digits():
     assert clf.score(X[400:], y[400:]) > 0.85
 
 
-def test_user_module_is_copied_not_mutated():
-    module = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
-    before = [p.detach().clone() for p in module.parameters()]
-    X = np.random.default_rng(0).normal(size=(40, 6))
-    y = np.repeat([0, 1], 20)
-    emb = CLMLEEmbedder(**{**FAST_PARAMS, "backbone": module, "backbone_kwargs": None,
-                           "embedding_dim": 3}).fit(X, y)
-    assert emb.module_ is not module
-    for p, q in zip(module.parameters(), before):
-        torch.testing.assert_close(p, q)
-
-
 def test_cnn2d_is_exported_with_its_defaults():
     m = CNN2D(64, 8)
     assert m.shape == (1, 8, 8)

@@ -6,14 +6,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 from conftest import FAST_PARAMS
-from imblearn.over_sampling import SMOTE
-from imblearn.pipeline import Pipeline as ImbPipeline
 from sklearn.base import clone
 from sklearn.datasets import make_classification
-from sklearn.model_selection import GridSearchCV
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_clmle import CLMLEEmbedder
@@ -121,32 +115,6 @@ def test_clone_keeps_params():
     assert clone(est).get_params() == est.get_params()
 
 
-def test_sklearn_pipeline_and_grid_search(data):
-    X, y = data
-    pipe = Pipeline([
-        ("scale", StandardScaler()),
-        ("embed", fast()),
-        ("knn", KNeighborsClassifier(3)),
-    ])
-    grid = GridSearchCV(
-        pipe, {"embed__a1": [0.1, 0.5], "embed__a2": [0.0, 0.05]},
-        scoring="balanced_accuracy", cv=2,
-    ).fit(X, y)
-    assert set(grid.best_params_) == {"embed__a1", "embed__a2"}
-    assert grid.predict(X).shape == (300,)
-
-
-def test_imblearn_pipeline_with_smote(data):
-    X, y = data
-    pipe = ImbPipeline([
-        ("scale", StandardScaler()),
-        ("smote", SMOTE(random_state=0)),
-        ("embed", fast()),
-        ("knn", KNeighborsClassifier(1)),
-    ]).fit(X, y)
-    assert pipe.score(X, y) > 0.5
-
-
 def test_set_output_pandas_and_feature_names(data):
     pd = pytest.importorskip("pandas")
     X, y = data
@@ -200,12 +168,22 @@ def test_sparse_matches_dense(data):
 @pytest.mark.parametrize(
     "params",
     [dict(init="input"), dict(query_sampling="uniform"), dict(cost_sensitive=False),
-     dict(scale=16.0), dict(warmup_iterations=0)],
+     dict(scale=16.0), dict(warmup_iterations=0), dict(ce_weight=0.0),
+     dict(ce_weight=2.0, init="input")],
 )
 def test_variants_run(data, params):
     X, y = data
     Z = fast(**params).fit(X, y).transform(X)
     assert np.isfinite(Z).all()
+
+
+def test_ce_weight_changes_training(data):
+    """The cross-entropy term takes part in training; 0 is the paper's loss alone."""
+    X, y = data
+    paper = fast(ce_weight=0.0).fit(X, y)
+    ours = fast(ce_weight=1.0).fit(X, y)
+    np.testing.assert_array_equal(paper.history_["warmup_loss"], ours.history_["warmup_loss"])
+    assert not np.allclose(paper.history_["loss"], ours.history_["loss"])
 
 
 def test_user_module_is_not_mutated(data):
@@ -335,7 +313,8 @@ def test_unfitted_transform(data):
     "params",
     [dict(cluster_size=0), dict(cluster_size=-3), dict(a1=-0.1), dict(a2=-1.0),
      dict(clusters_per_batch=1), dict(learning_rate=0.0), dict(init="pretrained"),
-     dict(query_sampling="random"), dict(scale=0.0), dict(n_rounds=0)],
+     dict(query_sampling="random"), dict(scale=0.0), dict(n_rounds=0),
+     dict(ce_weight=-1.0)],
 )
 def test_invalid_params(data, params):
     X, y = data

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import FAST_PARAMS
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline as ImbPipeline
 from imblearn.under_sampling import RandomUnderSampler
@@ -10,8 +11,6 @@ from sklearn.metrics import accuracy_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-
-from conftest import FAST_PARAMS
 
 from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier
 

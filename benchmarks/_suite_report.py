@@ -1,0 +1,217 @@
+"""Tables and plots of the benchmark suite, from its per-run rows."""
+
+import json
+import os
+
+import numpy as np
+from _report import write_report
+from _suite_methods import SHORT
+
+#: Methods drawn in the imbalance-ratio plot (the ablations are left out).
+PLOTTED = [m for m in SHORT if not SHORT[m].startswith("abl:")]
+BASELINES_SMOTE = ["SMOTE + LR", "SMOTE + kNN", "SMOTE + RF", "SMOTE + MLP",
+                   "BalancedRF", "RUS + RF"]
+BASELINES_DEEP = ["CE", "weighted CE", "logit-adj. CE"]
+OURS = ["CLMLE + k-NC", "SMOTE + CLMLE + k-NC"]
+
+
+def _methods(frame):
+    return [m for m in SHORT if m in set(frame["method"])]
+
+
+def _datasets(frame):
+    order = frame.drop_duplicates("dataset")[["dataset", "group", "ir"]]
+    group_rank = {"digits": 0, "mnist1d": 1, "keel": 2}
+    order = order.assign(g=order["group"].map(group_rank)).sort_values(["g", "ir"])
+    return list(order["dataset"]), dict(zip(order["dataset"], order["ir"]))
+
+
+def metric_table(frame, metric, title):
+    """Datasets x methods, mean ± std x 100 over seeds, best in bold, mean rank."""
+    methods, (datasets, irs) = _methods(frame), _datasets(frame)
+    stats = frame.groupby(["dataset", "method"])[metric].agg(["mean", "std"])
+    lines = [f"### {title}", "",
+             "| dataset | IR | " + " | ".join(SHORT[m] for m in methods) + " |",
+             "|---|---:|" + "---:|" * len(methods)]
+    ranks = []
+    for d in datasets:
+        means = np.array([stats.loc[(d, m), "mean"] for m in methods])
+        best = np.isclose(means, means.max())
+        cells = []
+        for m, mean, b in zip(methods, means, best):
+            std = stats.loc[(d, m), "std"]
+            text = f"{100 * mean:.1f}" + ("" if np.isnan(std) else f" ± {100 * std:.1f}")
+            cells.append(f"**{text}**" if b else text)
+        lines.append(f"| {d} | {irs[d]:.3g} | " + " | ".join(cells) + " |")
+        order = (-means).argsort().argsort().astype(float)
+        for v in np.unique(means):  # average rank for ties
+            order[means == v] = order[means == v].mean()
+        ranks.append(order + 1)
+    mean_rank = np.mean(ranks, axis=0)
+    lines.append("| **mean rank** | | " + " | ".join(
+        (f"**{r:.2f}**" if np.isclose(r, mean_rank.min()) else f"{r:.2f}") for r in mean_rank
+    ) + " |")
+    return lines
+
+
+def time_table(frame):
+    methods = _methods(frame)
+    t = frame.groupby(["group", "method"])[["fit_time", "predict_time"]].mean()
+    groups = [g for g in ("digits", "mnist1d", "keel") if g in set(frame["group"])]
+    lines = ["### Mean fit / predict time (s, one thread, refit on the training part)", "",
+             "| method | " + " | ".join(f"{g} fit | {g} predict" for g in groups) + " |",
+             "|---|" + "---:|---:|" * len(groups)]
+    for m in methods:
+        cells = []
+        for g in groups:
+            cells += [f"{t.loc[(g, m), 'fit_time']:.2f}", f"{t.loc[(g, m), 'predict_time']:.3f}"]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def target_lines(frame):
+    """The issue's targets, computed from the table's means."""
+    mean = frame.groupby(["dataset", "method"])["balanced_accuracy"].mean()
+    present = set(frame["method"])
+    lines = ["### Targets", ""]
+
+    def best(d, names):
+        names = [n for n in names if n in present and (d, n) in mean.index]
+        if not names:
+            return None, np.nan
+        values = [mean[(d, n)] for n in names]
+        i = int(np.argmax(values))
+        return names[i], values[i]
+
+    for d in sorted(set(frame["dataset"])):
+        if not (d.startswith("mnist1d IR100") or d.startswith("digits")):
+            continue
+        o_name, o = best(d, OURS)
+        s_name, s = best(d, BASELINES_SMOTE)
+        p_name, p = best(d, BASELINES_DEEP)
+        if o_name is None:
+            continue
+        line = (f"- {d}: best CLMLE pipeline {o_name} {100 * o:.1f}; best SMOTE-family "
+                f"baseline {s_name} {100 * s:.1f} ({100 * (o - s):+.1f})")
+        if p_name is not None:
+            line += f"; best deep baseline {p_name} {100 * p:.1f} ({100 * (o - p):+.1f})"
+        lines.append(line + ".")
+    return lines
+
+
+def ablation_lines(frame):
+    mean = frame.groupby(["dataset", "method"])["balanced_accuracy"].mean().unstack()
+    if "CLMLE + k-NC" not in mean:
+        return []
+    lines = ["### Ablations (balanced accuracy of the ablation minus CLMLE + k-NC, points)",
+             "", "| ablation | mean | min | max | datasets where it is better |",
+             "|---|---:|---:|---:|---:|"]
+    for m in ("CLMLE, paper loss", "CLMLE, uniform query", "CLMLE, no cost-sens.",
+              "CLMLE + kNN"):
+        if m in mean:
+            diff = 100 * (mean[m] - mean["CLMLE + k-NC"]).dropna()
+            lines.append(f"| {m} | {diff.mean():+.2f} | {diff.min():+.1f} | "
+                         f"{diff.max():+.1f} | {(diff > 0).sum()}/{diff.size} |")
+    return lines
+
+
+def chosen_lines(frame):
+    lines = ["### Hyper-parameters chosen on validation (count over datasets x seeds)", ""]
+    for m in _methods(frame):
+        counts = frame.loc[frame["method"] == m, "params"].value_counts()
+        lines.append(f"- {m}: " + "; ".join(f"{p} x{n}" for p, n in counts.items()))
+    return lines
+
+
+def plot_ir(frame, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = [g for g in ("digits", "mnist1d") if g in set(frame["group"])]
+    if not groups:
+        return False
+    fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4.5), squeeze=False)
+    for ax, g in zip(axes[0], groups):
+        sub = frame[frame["group"] == g]
+        for m in [m for m in PLOTTED if m in set(sub["method"])]:
+            s = sub[sub["method"] == m].groupby("ir")["balanced_accuracy"].agg(["mean", "std"])
+            style = "-" if m in OURS else ("--" if m in BASELINES_DEEP else ":")
+            ax.errorbar(s.index, s["mean"], yerr=s["std"].fillna(0), label=SHORT[m],
+                        linestyle=style, marker="o", capsize=2,
+                        linewidth=2.5 if m in OURS else 1.2)
+        ax.set_xscale("log")
+        ax.set_xlabel("imbalance ratio of the training part")
+        ax.set_ylabel("balanced accuracy (test)")
+        ax.set_title(f"long-tailed {g}")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_tail(frame, path, n_tail=3):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = [d for d in ("digits IR100", "mnist1d IR100") if d in set(frame["dataset"])]
+    if not sets:
+        return False
+    fig, axes = plt.subplots(1, len(sets), figsize=(7 * len(sets), 4.5), squeeze=False)
+    for ax, d in zip(axes[0], sets):
+        sub = frame[frame["dataset"] == d]
+        methods = [m for m in PLOTTED if m in set(sub["method"])]
+        width = 0.8 / n_tail
+        for j in range(n_tail):
+            heights = []
+            for m in methods:
+                runs = sub[sub["method"] == m]
+                recalls = []
+                for rec, counts in zip(runs["recall"], runs["train_counts"]):
+                    rec, counts = np.array(json.loads(rec)), np.array(json.loads(counts))
+                    recalls.append(rec[np.argsort(counts, kind="stable")[j]])
+                heights.append(np.mean(recalls))
+            ax.bar(np.arange(len(methods)) + j * width, heights, width,
+                   label=f"{j + 1}{'st' if j == 0 else 'nd' if j == 1 else 'rd'} rarest class")
+        ax.set_xticks(np.arange(len(methods)) + width, [SHORT[m] for m in methods],
+                      rotation=45, ha="right")
+        ax.set_ylabel("test recall (mean over seeds)")
+        ax.set_title(f"{d}: recall of the rarest training classes")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def report(frame, out, wall_time):
+    """Print and save the Markdown report; draw the plots."""
+    seeds = sorted(set(frame["seed"]))
+    name = os.path.basename(out)
+    lines = [
+        "# Benchmark suite: CLMLE vs SMOTE and deep baselines", "",
+        f"{frame['dataset'].nunique()} datasets x {len(seeds)} seed(s) x "
+        f"{frame['method'].nunique()} methods. Balanced accuracy is the primary metric "
+        "(x100, mean ± std over seeds; best mean in bold; rank 1 = best). Hyper-parameters "
+        "were chosen per seed on a validation split of the training part.",
+    ]
+    if wall_time is not None:
+        lines.append(f"Wall time of the whole run: {wall_time / 60:.1f} min.")
+    lines.append("")
+    if plot_ir(frame, out + "_ir.png"):
+        lines += [f"![balanced accuracy vs imbalance ratio]({name}_ir.png)", ""]
+    if plot_tail(frame, out + "_tail.png"):
+        lines += [f"![recall of the rarest classes]({name}_tail.png)", ""]
+    lines += target_lines(frame) + [""]
+    lines += metric_table(frame, "balanced_accuracy", "Balanced accuracy") + [""]
+    lines += metric_table(frame, "macro_f1", "Macro-F1") + [""]
+    lines += metric_table(frame, "g_mean", "G-mean") + [""]
+    lines += ablation_lines(frame) + [""]
+    lines += time_table(frame) + [""]
+    lines += chosen_lines(frame)
+    write_report(lines, out + ".md")
