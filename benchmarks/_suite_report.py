@@ -26,9 +26,22 @@ def _datasets(frame):
     return list(order["dataset"]), dict(zip(order["dataset"], order["ir"]))
 
 
+def _failed(frame):
+    """Runs whose final fit diverged (no metrics), per (dataset, method)."""
+    if "error" not in frame:
+        return {}
+    bad = frame[frame["error"].notna()]
+    return bad.groupby(["dataset", "method"]).size().to_dict()
+
+
 def metric_table(frame, metric, title):
-    """Datasets x methods, mean ± std x 100 over seeds, best in bold, mean rank."""
+    """Datasets x methods, mean ± std x 100 over seeds, best in bold, mean rank.
+
+    A run that diverged is left out of its cell's mean and marked with
+    ``†n`` (n runs); a cell with no successful run ranks last.
+    """
     methods, (datasets, irs) = _methods(frame), _datasets(frame)
+    failed = _failed(frame)
     stats = frame.groupby(["dataset", "method"])[metric].agg(["mean", "std"])
     lines = [f"### {title}", "",
              "| dataset | IR | " + " | ".join(SHORT[m] for m in methods) + " |",
@@ -36,12 +49,17 @@ def metric_table(frame, metric, title):
     ranks = []
     for d in datasets:
         means = np.array([stats.loc[(d, m), "mean"] for m in methods])
-        best = np.isclose(means, means.max())
+        shown = np.round(100 * means, 1)  # bold what the reader sees as the best
+        best = shown == np.nanmax(shown)
         cells = []
         for m, mean, b in zip(methods, means, best):
             std = stats.loc[(d, m), "std"]
-            text = f"{100 * mean:.1f}" + ("" if np.isnan(std) else f" ± {100 * std:.1f}")
+            text = "n/a" if np.isnan(mean) else f"{100 * mean:.1f}" + (
+                "" if np.isnan(std) else f" ± {100 * std:.1f}")
+            if (d, m) in failed:
+                text += f" †{failed[(d, m)]}"
             cells.append(f"**{text}**" if b else text)
+        means = np.nan_to_num(means, nan=-np.inf)
         lines.append(f"| {d} | {irs[d]:.3g} | " + " | ".join(cells) + " |")
         order = (-means).argsort().argsort().astype(float)
         for v in np.unique(means):  # average rank for ties
@@ -135,11 +153,12 @@ def plot_ir(frame, path):
     fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4.5), squeeze=False)
     for ax, g in zip(axes[0], groups):
         sub = frame[frame["group"] == g]
-        for m in [m for m in PLOTTED if m in set(sub["method"])]:
+        colors = plt.get_cmap("tab20").colors
+        for i, m in enumerate([m for m in PLOTTED if m in set(sub["method"])]):
             s = sub[sub["method"] == m].groupby("ir")["balanced_accuracy"].agg(["mean", "std"])
             style = "-" if m in OURS else ("--" if m in BASELINES_DEEP else ":")
             ax.errorbar(s.index, s["mean"], yerr=s["std"].fillna(0), label=SHORT[m],
-                        linestyle=style, marker="o", capsize=2,
+                        linestyle=style, color=colors[(2 * i) % 20 + (2 * i) // 20], marker="o", capsize=2,
                         linewidth=2.5 if m in OURS else 1.2)
         ax.set_xscale("log")
         ax.set_xlabel("imbalance ratio of the training part")
@@ -191,6 +210,7 @@ def plot_tail(frame, path, n_tail=3):
 
 def report(frame, out, wall_time):
     """Print and save the Markdown report; draw the plots."""
+    ok = frame if "error" not in frame else frame[frame["error"].isna()]
     seeds = sorted(set(frame["seed"]))
     name = os.path.basename(out)
     lines = [
@@ -200,12 +220,21 @@ def report(frame, out, wall_time):
         "(x100, mean ± std over seeds; best mean in bold; rank 1 = best). Hyper-parameters "
         "were chosen per seed on a validation split of the training part.",
     ]
-    if wall_time is not None:
-        lines.append(f"Wall time of the whole run: {wall_time / 60:.1f} min.")
+    if wall_time is None:
+        lines.append(f"Tables and plots redrawn from `{name}.csv` (`--report-only`); the "
+                     "wall time of the run that wrote it is not in the CSV.")
+    else:
+        seconds, reused, n_jobs = wall_time
+        lines.append(
+            f"Wall time of this invocation: {seconds / 60:.1f} min for {n_jobs - reused} of "
+            f"{n_jobs} (dataset, seed) jobs; {reused} were read back from an earlier, "
+            "interrupted invocation (`<out>_jobs/`)." if reused else
+            f"Wall time of the whole run: {seconds / 60:.1f} min for {n_jobs} jobs."
+        )
     lines.append("")
-    if plot_ir(frame, out + "_ir.png"):
+    if plot_ir(ok, out + "_ir.png"):
         lines += [f"![balanced accuracy vs imbalance ratio]({name}_ir.png)", ""]
-    if plot_tail(frame, out + "_tail.png"):
+    if plot_tail(ok, out + "_tail.png"):
         lines += [f"![recall of the rarest classes]({name}_tail.png)", ""]
     lines += target_lines(frame) + [""]
     lines += metric_table(frame, "balanced_accuracy", "Balanced accuracy") + [""]

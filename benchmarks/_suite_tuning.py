@@ -63,21 +63,35 @@ def transform_prefix(fitted, X):
 
 
 def tune(pipe, grid, X_train, y_train, X_val, y_val, cache):
-    """Grid point with the best validation balanced accuracy (first on ties)."""
+    """Grid point with the best validation balanced accuracy (first on ties).
+
+    A grid point whose fit fails (e.g. a learning rate that diverges) scores
+    -inf, like ``GridSearchCV(error_score=-inf)``; if all fail, the last
+    error is raised.
+    """
     prefix_keys = [k for k in grid if not k.startswith("clf__")]
     clf_keys = [k for k in grid if k.startswith("clf__")]
-    best, best_score = {}, -np.inf
+    best, best_score, error = None, -np.inf, None
     for prefix_values in itertools.product(*(grid[k] for k in prefix_keys)):
         prefix_params = dict(zip(prefix_keys, prefix_values))
         candidate = clone(pipe).set_params(**prefix_params)
-        fitted, Xt, yt, _ = fit_prefix(candidate, X_train, y_train, cache, "tune")
+        try:
+            fitted, Xt, yt, _ = fit_prefix(candidate, X_train, y_train, cache, "tune")
+        except (FloatingPointError, ValueError) as exc:
+            error = exc
+            continue
         Xv = transform_prefix(fitted, X_val)
         for clf_values in itertools.product(*(grid[k] for k in clf_keys)):
             clf_params = dict(zip(clf_keys, clf_values))
             clf = clone(candidate.steps[-1][1]).set_params(
                 **{k.removeprefix("clf__"): v for k, v in clf_params.items()}
             )
-            score = balanced_accuracy_score(y_val, clf.fit(Xt, yt).predict(Xv))
+            try:
+                score = balanced_accuracy_score(y_val, clf.fit(Xt, yt).predict(Xv))
+            except (FloatingPointError, ValueError) as exc:
+                error, score = exc, -np.inf
             if score > best_score:
                 best, best_score = {**prefix_params, **clf_params}, score
+    if best is None:
+        raise error
     return best, best_score

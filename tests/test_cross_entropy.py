@@ -90,3 +90,12 @@ def test_same_seed_same_model(imbalanced):
     a = CrossEntropyClassifier(**PARAMS).fit(X, y).decision_function(Xt)
     b = CrossEntropyClassifier(**PARAMS).fit(X, y).decision_function(Xt)
     np.testing.assert_array_equal(a, b)
+
+
+def test_divergence_is_a_clear_error_and_keeps_previous_fit(imbalanced):
+    X, y, Xt, _ = imbalanced
+    clf = CrossEntropyClassifier(**PARAMS).fit(X, y)
+    before = clf.predict_proba(Xt)
+    with pytest.raises(FloatingPointError, match="learning_rate"):
+        clf.set_params(learning_rate=1e8).fit(X * 1e6, y)
+    np.testing.assert_array_equal(clf.predict_proba(Xt), before)
