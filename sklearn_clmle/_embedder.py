@@ -93,10 +93,9 @@ class CLMLEEmbedder(
         rounds, computed by the warm-up's linear head (kept and trained on)
         on the same batch. Not in the paper: ``ce_weight=0`` is the paper's
         loss alone. The default was chosen by measurement: with the
-        paper's loss alone the backbone learnt slowly and lost accuracy after
-        the warm-up (1-NN balanced accuracy on long-tailed digits and
-        MNIST-1D, ``benchmarks/results/defaults.md`` and
-        ``defaults_mnist1d.md``).
+        paper's loss alone 1-NN balanced accuracy on the embedding was lower
+        on long-tailed digits and much lower on MNIST-1D
+        (``benchmarks/results/defaults.md`` and ``defaults_mnist1d.md``).
     learning_rate : float, default=0.01
         SGD learning rate.
     momentum : float, default=0.9
