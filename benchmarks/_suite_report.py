@@ -141,12 +141,17 @@ def chosen_lines(frame):
     return lines
 
 
-def plot_ir(frame, path):
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_ir(frame, path):
+    plt = _pyplot()
     groups = [g for g in ("digits", "mnist1d") if g in set(frame["group"])]
     if not groups:
         return False
@@ -173,11 +178,7 @@ def plot_ir(frame, path):
 
 
 def plot_tail(frame, path, n_tail=3):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     sets = [d for d in ("digits IR100", "mnist1d IR100") if d in set(frame["dataset"])]
     if not sets:
         return False

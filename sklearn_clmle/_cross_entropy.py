@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklearn_clmle._runtime import inference_device, resolve_device, torch_threads
 from sklearn_clmle._torch_base import TORCH_PARAMETER_CONSTRAINTS, TorchEstimatorMixin
-from sklearn_clmle._training import Rows, cross_entropy_steps
+from sklearn_clmle._training import Rows, cross_entropy_steps, embed
 from sklearn_clmle._validation import keep_fitted_state_on_failure
 
 
@@ -211,16 +211,10 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
             self, X, accept_sparse="csr", dtype=[np.float32, np.float64], reset=False
         )
         device = inference_device(self.device)
-        rows = Rows(X, device)
-        out = np.empty((X.shape[0], self.classes_.size), dtype=np.float32)
-        with torch_threads(self.n_threads), torch.no_grad():
-            module, head = self.module_.to(device), self.head_.to(device)
-            for start, xb in zip(
-                range(0, rows.n, self.inference_batch_size),
-                rows.chunks(self.inference_batch_size),
-            ):
-                out[start:start + len(xb)] = head(module(xb)).float().cpu().numpy()
-        return out
+        with torch_threads(self.n_threads):
+            network = torch.nn.Sequential(self.module_, self.head_).to(device)
+            return embed(network, Rows(X, device), self.inference_batch_size,
+                         normalize=False)
 
     def decision_function(self, X):
         """Logits per class (binary: the logit difference, shape (n,)).

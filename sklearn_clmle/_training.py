@@ -52,15 +52,20 @@ class Rows:
             yield self.take(np.arange(start, min(start + batch_size, self.n)))
 
 
-def embed(module, rows, batch_size):
-    """Unit-norm embeddings of all rows, eval mode, no grad, in batches."""
+def embed(module, rows, batch_size, normalize=True):
+    """Outputs of ``module`` for all rows, eval mode, no grad, in batches.
+
+    Unit-norm embeddings by default; ``normalize=False`` gives the raw
+    outputs (e.g. logits).
+    """
     was_training = module.training
     module.eval()
     out = None
     try:
         with torch.no_grad():
             for start, xb in zip(range(0, rows.n, batch_size), rows.chunks(batch_size)):
-                z = F.normalize(module(xb).float(), dim=1).cpu().numpy()
+                z = module(xb).float()
+                z = (F.normalize(z, dim=1) if normalize else z).cpu().numpy()
                 if out is None:  # the output is filled in place: no second copy
                     out = np.empty((rows.n, z.shape[1]), dtype=np.float32)
                 out[start:start + len(z)] = z
