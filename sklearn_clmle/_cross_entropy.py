@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from sklearn_clmle._runtime import inference_device, resolve_device, torch_threads
 from sklearn_clmle._torch_base import TORCH_PARAMETER_CONSTRAINTS, TorchEstimatorMixin
 from sklearn_clmle._training import Rows, cross_entropy_steps, embed
-from sklearn_clmle._validation import keep_fitted_state_on_failure
+from sklearn_clmle._validation import check_sample_weight, keep_fitted_state_on_failure
 
 
 class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
@@ -140,7 +140,7 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train the backbone and the head.
 
         Parameters
@@ -149,6 +149,9 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
             Training data.
         y : array-like of shape (n_samples,)
             Class labels (at least two classes).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights, multiplied with ``class_weight`` in the
+            loss; unit weights give exactly the unweighted fit.
 
         Returns
         -------
@@ -156,10 +159,11 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
             The fitted estimator.
         """
         with keep_fitted_state_on_failure(self):
-            return self._fit(X, y)
+            return self._fit(X, y, sample_weight)
 
-    def _fit(self, X, y):
+    def _fit(self, X, y, sample_weight):
         X, y_enc, classes, counts = self._validate_training_data(X, y)
+        sample_weight = check_sample_weight(sample_weight, X)
         weights = self._class_weights(classes, counts)
         prior = counts / counts.sum()
         device = resolve_device(self.device)
@@ -183,6 +187,9 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
                     weights, dtype=torch.float32, device=device
                 ),
                 logit_offset=offset,
+                sample_weight=None if sample_weight is None else torch.as_tensor(
+                    sample_weight, device=device
+                ),
             )
         self.classes_ = classes
         self.module_ = module.eval()

@@ -18,7 +18,7 @@ from sklearn_clmle._margins import resolve_margins
 from sklearn_clmle._runtime import inference_device, resolve_device, torch_threads
 from sklearn_clmle._torch_base import TORCH_PARAMETER_CONSTRAINTS, TorchEstimatorMixin
 from sklearn_clmle._training import Rows, embed, fit_clmle, logger
-from sklearn_clmle._validation import keep_fitted_state_on_failure
+from sklearn_clmle._validation import check_sample_weight, keep_fitted_state_on_failure
 
 
 class CLMLEEmbedder(
@@ -251,7 +251,7 @@ class CLMLEEmbedder(
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Learn the embedding.
 
         Parameters
@@ -261,6 +261,14 @@ class CLMLEEmbedder(
             is densified one batch at a time.
         y : array-like of shape (n_samples,)
             Class labels (at least two classes).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights. Each row's terms of Eq. 9 (and of the
+            cross-entropy warm-up and ``ce_weight`` term) are multiplied by
+            its weight, on top of the cost-sensitive class weights; unit
+            weights give exactly the unweighted fit. Weights act on the loss
+            only: clustering and batch sampling see every row. In a
+            ``Pipeline`` or ``GridSearchCV`` with metadata routing enabled,
+            request them with ``set_fit_request(sample_weight=True)``.
 
         Returns
         -------
@@ -268,10 +276,11 @@ class CLMLEEmbedder(
             The fitted estimator.
         """
         with keep_fitted_state_on_failure(self):
-            return self._fit(X, y)
+            return self._fit(X, y, sample_weight)
 
-    def _fit(self, X, y):
+    def _fit(self, X, y, sample_weight):
         X, y_enc, classes, counts = self._validate_training_data(X, y)
+        sample_weight = check_sample_weight(sample_weight, X)
         a1_max, a2_max, a1_eff, a2_eff = resolve_margins(self.a1, self.a2, counts, classes)
         device = resolve_device(self.device)
         np_rng = self._numpy_rng()
@@ -283,7 +292,7 @@ class CLMLEEmbedder(
             module = self._build_backbone(X.shape[1])
             with _log_level(logging.INFO if self.verbose else None):
                 clusters, history = fit_clmle(
-                    module, X, y_enc, classes.size, device, cfg, np_rng
+                    module, X, y_enc, classes.size, device, cfg, np_rng, sample_weight
                 )
         # Everything is computed; only now does the estimator change, so an
         # exception or an interrupt above leaves a fitted estimator as it was.

@@ -111,18 +111,16 @@ def inverse_class_frequency(row_classes):
     return 1.0 / counts[inverse]
 
 
-def weighted_mean(per_row, row_classes, cost_sensitive, sample_weight=None):
-    """``sum_i w_i l_i / sum_i w_i`` with the weights of :class:`ClusterMarginLoss`.
+def row_weights(row_classes, cost_sensitive, dtype):
+    """Inverse class frequency in the batch when ``cost_sensitive``, else 1."""
+    if cost_sensitive:
+        return inverse_class_frequency(row_classes).to(dtype)
+    return torch.ones(row_classes.shape[0], dtype=dtype, device=row_classes.device)
 
-    ``sample_weight`` when given; else inverse class frequency in the batch
-    when ``cost_sensitive``; else 1.
-    """
-    if sample_weight is not None:
-        w = sample_weight.to(device=per_row.device, dtype=per_row.dtype)
-    elif cost_sensitive:
-        w = inverse_class_frequency(row_classes).to(per_row.dtype)
-    else:
-        w = torch.ones_like(per_row)
+
+def weighted_mean(per_row, weights):
+    """``sum_i w_i l_i / sum_i w_i``; 0 (with a gradient) when all weights are 0."""
+    w = weights.to(device=per_row.device, dtype=per_row.dtype)
     return (w * per_row).sum() / w.sum().clamp(min=torch.finfo(per_row.dtype).tiny)
 
 
@@ -208,8 +206,10 @@ class ClusterMarginLoss(nn.Module):
         t1, t2 = cluster_margin_terms(
             embeddings, cluster_ids, cluster_classes, self.a1, self.a2, self.scale
         )
-        row_classes = cluster_classes.to(t1.device)[cluster_ids.to(t1.device)]
-        return weighted_mean(t1 + t2, row_classes, self.cost_sensitive, sample_weight)
+        if sample_weight is None:
+            row_classes = cluster_classes.to(t1.device)[cluster_ids.to(t1.device)]
+            sample_weight = row_weights(row_classes, self.cost_sensitive, t1.dtype)
+        return weighted_mean(t1 + t2, sample_weight)
 
     def extra_repr(self):
         return (

@@ -13,7 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from sklearn_clmle._clustering import ClassClusters, normalize_rows
-from sklearn_clmle._loss import cluster_margin_terms, weighted_mean
+from sklearn_clmle._loss import cluster_margin_terms, row_weights, weighted_mean
 from sklearn_clmle._sampler import ClusterBatchSampler
 
 logger = logging.getLogger("sklearn_clmle")
@@ -81,14 +81,29 @@ def _check_finite(value, phase, hint):
         )
 
 
+def weighted_cross_entropy(logits, target, class_weight=None, sample_weight=None):
+    """Cross-entropy averaged with weights ``class_weight[y_i] * sample_weight_i``.
+
+    ``sum_i w_i l_i / sum_i w_i``, as ``F.cross_entropy(weight=...)`` does for
+    class weights; unit sample weights give exactly the unweighted value.
+    """
+    per_row = F.cross_entropy(logits, target, reduction="none")
+    w = (torch.ones_like(per_row) if class_weight is None
+         else class_weight[target].to(per_row.dtype))
+    if sample_weight is not None:
+        w = w * sample_weight
+    return weighted_mean(per_row, w)
+
+
 def cross_entropy_steps(module, head, rows, y, optimizer, iterations, batch_size, rng,
-                        class_weight=None, logit_offset=None):
+                        class_weight=None, logit_offset=None, sample_weight=None):
     """``iterations`` SGD steps of (weighted, logit-adjusted) cross-entropy.
 
     Mini-batches are drawn uniformly without replacement. ``class_weight``
-    (per class) weights the loss; ``logit_offset`` (per class) is added to
-    the logits during training only, as in logit-adjusted cross-entropy.
-    Returns the per-iteration loss.
+    (per class) and ``sample_weight`` (per row, a tensor on the rows' device)
+    weight the loss; ``logit_offset`` (per class) is added to the logits
+    during training only, as in logit-adjusted cross-entropy. Returns the
+    per-iteration loss.
     """
     y_t = torch.as_tensor(y, device=rows.device)
     batch = min(batch_size, rows.n)
@@ -100,8 +115,11 @@ def cross_entropy_steps(module, head, rows, y, optimizer, iterations, batch_size
         logits = head(module(rows.take(idx)))
         if logit_offset is not None:
             logits = logits + logit_offset
-        target = y_t[torch.as_tensor(idx, device=rows.device)]
-        loss = F.cross_entropy(logits, target, weight=class_weight)
+        idx_t = torch.as_tensor(idx, device=rows.device)
+        loss = weighted_cross_entropy(
+            logits, y_t[idx_t], class_weight,
+            None if sample_weight is None else sample_weight[idx_t],
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -110,7 +128,7 @@ def cross_entropy_steps(module, head, rows, y, optimizer, iterations, batch_size
     return losses
 
 
-def warmup(module, head, rows, y, cfg, rng):
+def warmup(module, head, rows, y, cfg, rng, sample_weight=None):
     """Cross-entropy warm-up of the backbone; returns the per-iteration loss.
 
     A linear head on the backbone output is trained with the backbone; it is
@@ -119,17 +137,20 @@ def warmup(module, head, rows, y, cfg, rng):
     """
     opt = cfg["make_optimizer"](list(module.parameters()) + list(head.parameters()))
     return cross_entropy_steps(
-        module, head, rows, y, opt, cfg["warmup_iterations"], cfg["batch_size"], rng
+        module, head, rows, y, opt, cfg["warmup_iterations"], cfg["batch_size"], rng,
+        sample_weight=sample_weight,
     )
 
 
-def train_round(module, head, rows, y, clusters, sampler, optimizer, cfg):
+def train_round(module, head, rows, y, clusters, sampler, optimizer, cfg,
+                sample_weight=None):
     """``iterations_per_round`` CLMLE steps on fixed clusters.
 
     With ``cfg["ce_weight"] > 0`` each step adds that multiple of the
     cross-entropy of ``head`` on the same batch (not in the paper; see
-    ``CLMLEEmbedder``'s ``ce_weight``). Returns the per-iteration loss and
-    the time spent building batches.
+    ``CLMLEEmbedder``'s ``ce_weight``). ``sample_weight`` (a tensor on the
+    rows' device) multiplies each row's weight in both terms. Returns the
+    per-iteration loss and the time spent building batches.
     """
     ce_weight = cfg["ce_weight"]
     y_t = torch.as_tensor(y, device=rows.device)
@@ -143,6 +164,8 @@ def train_round(module, head, rows, y, clusters, sampler, optimizer, cfg):
         idx, batch_cluster, batch_clusters = sampler.sample()
         sample_time += time.perf_counter() - t0
         ids = torch.as_tensor(batch_cluster, device=rows.device)
+        idx_t = torch.as_tensor(idx, device=rows.device)
+        sw = None if sample_weight is None else sample_weight[idx_t]
         classes = cluster_class[torch.as_tensor(batch_clusters, device=rows.device)]
         out = module(rows.take(idx))
         z = F.normalize(out, dim=1)
@@ -150,10 +173,12 @@ def train_round(module, head, rows, y, clusters, sampler, optimizer, cfg):
             z, ids, classes, cfg["a1"], a2_class[classes], cfg["scale"]
         )
         per_row = t1 + t2
-        loss = weighted_mean(per_row, classes[ids], cfg["cost_sensitive"])
+        w = row_weights(classes[ids], cfg["cost_sensitive"], per_row.dtype)
+        loss = weighted_mean(per_row, w if sw is None else w * sw)
         if ce_weight:
-            target = y_t[torch.as_tensor(idx, device=rows.device)]
-            loss = loss + ce_weight * F.cross_entropy(head(out), target)
+            loss = loss + ce_weight * weighted_cross_entropy(
+                head(out), y_t[idx_t], sample_weight=sw
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -166,15 +191,21 @@ def train_round(module, head, rows, y, clusters, sampler, optimizer, cfg):
     return losses, sample_time
 
 
-def fit_clmle(module, X, y, n_classes, device, cfg, rng):
-    """Run the whole procedure; returns the final clusters and the history."""
+def fit_clmle(module, X, y, n_classes, device, cfg, rng, sample_weight=None):
+    """Run the whole procedure; returns the final clusters and the history.
+
+    ``sample_weight`` (ndarray of shape (n,) or None) weights every row's
+    loss terms, in the warm-up and in the CLMLE rounds.
+    """
     rows = Rows(X, device)
+    if sample_weight is not None:
+        sample_weight = torch.as_tensor(sample_weight, dtype=torch.float32, device=device)
     history = {"warmup_loss": np.empty(0), "loss": [], "rounds": []}
     module.to(device)
     t0 = time.perf_counter()
     head = torch.nn.Linear(cfg["embedding_dim"], n_classes).to(device)
     if cfg["init"] == "warmup" and cfg["warmup_iterations"] > 0:
-        history["warmup_loss"] = warmup(module, head, rows, y, cfg, rng)
+        history["warmup_loss"] = warmup(module, head, rows, y, cfg, rng, sample_weight)
         features = embed(module, rows, cfg["inference_batch_size"])
     else:
         features = _input_features(X)
@@ -201,7 +232,7 @@ def fit_clmle(module, X, y, n_classes, device, cfg, rng):
         )
         t0 = time.perf_counter()
         losses, sample_time = train_round(
-            module, head, rows, y, clusters, sampler, optimizer, cfg
+            module, head, rows, y, clusters, sampler, optimizer, cfg, sample_weight
         )
         train_time = time.perf_counter() - t0
         loss_cache = sampler.loss_cache

@@ -4,6 +4,7 @@ import contextlib
 
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import _check_sample_weight
 
 
 def check_single_label(y, owner):
@@ -32,6 +33,18 @@ def check_class_targets(y, owner):
             f"{owner} needs at least 2 classes in y; got 1 class. The cluster "
             "margins separate classes, so one class has nothing to learn."
         )
+
+
+def check_sample_weight(sample_weight, X):
+    """``None``, or float32 weights of shape (n_samples,): finite, >= 0, not all 0."""
+    if sample_weight is None:
+        return None
+    sample_weight = _check_sample_weight(
+        sample_weight, X, dtype=np.float64, ensure_non_negative=True
+    )
+    if not np.all(np.isfinite(sample_weight)):
+        raise ValueError("sample_weight contains NaN or infinity; expected finite weights.")
+    return sample_weight.astype(np.float32)
 
 
 _INPUT_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
