@@ -8,6 +8,7 @@ import contextlib
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 
 def resolve_device(device):
@@ -54,32 +55,64 @@ def inference_device(device):
 
 @contextlib.contextmanager
 def torch_threads(n_threads):
-    """Run the block with ``torch.set_num_threads(n_threads)``, then restore."""
+    """Run the block with at most ``n_threads`` threads, then restore.
+
+    Applies ``torch.set_num_threads`` and a threadpoolctl limit on the BLAS
+    and OpenMP pools numpy uses (the clustering's matrix products). None
+    leaves both alone.
+    """
     if n_threads is None:
         yield
         return
     previous = torch.get_num_threads()
     torch.set_num_threads(int(n_threads))
     try:
-        yield
+        with threadpool_limits(limits=int(n_threads)):
+            yield
     finally:
         torch.set_num_threads(previous)
 
 
+_FORK_MESSAGE = "Cannot re-initialize CUDA in forked subprocess"
+
+
 @contextlib.contextmanager
 def seeded_torch(seed, device, deterministic=False):
-    """Seed torch's RNGs for the block without changing the caller's state."""
+    """Seed torch's RNGs for the block without changing the caller's state.
+
+    ``deterministic=True`` also turns on ``torch.use_deterministic_algorithms``
+    (warn-only) and cuDNN's deterministic mode without benchmarking, and
+    restores all three afterwards. Bitwise reproducible CUDA runs may also
+    need ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` in the environment before CUDA
+    starts; CPU and GPU results differ regardless.
+    """
     devices = [device] if device.type == "cuda" else []
-    previous = torch.are_deterministic_algorithms_enabled()
+    previous = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         if deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
         try:
             yield
+        except RuntimeError as exc:
+            if _FORK_MESSAGE in str(exc):
+                raise RuntimeError(
+                    "CUDA was started in the parent process before it forked this "
+                    "worker. Use joblib's default 'loky' backend (or the 'spawn' "
+                    "start method), n_jobs=1, or device='cpu'."
+                ) from exc
+            raise
         finally:
             if deterministic:
-                torch.use_deterministic_algorithms(previous)
+                torch.use_deterministic_algorithms(previous[0])
+                torch.backends.cudnn.deterministic = previous[1]
+                torch.backends.cudnn.benchmark = previous[2]
 
 
 def seed_from(rng):

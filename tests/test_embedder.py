@@ -348,13 +348,6 @@ def test_no_cuda_state_before_fit():
     assert not torch.cuda.is_initialized()
 
 
-def test_n_threads_restored(data):
-    X, y = data
-    before = torch.get_num_threads()
-    fast(n_threads=1).fit(X, y).transform(X)
-    assert torch.get_num_threads() == before
-
-
 def test_verbose_levels(data, caplog):
     X, y = data
     with caplog.at_level(logging.DEBUG, logger="sklearn_clmle"):

@@ -12,7 +12,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 
-from sklearn_clmle import CLMLEEmbedder, CrossEntropyClassifier, KNearestClusterClassifier
+from sklearn_clmle import (
+    CLMLEEmbedder,
+    CrossEntropyClassifier,
+    KNearestClusterClassifier,
+)
 
 CE_PARAMS = dict(max_iter=60, embedding_dim=8, random_state=0, n_threads=1)
 
