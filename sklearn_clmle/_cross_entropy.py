@@ -11,12 +11,16 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from sklearn_clmle._runtime import inference_device, resolve_device, torch_threads
 from sklearn_clmle._torch_base import TORCH_PARAMETER_CONSTRAINTS, TorchEstimatorMixin
 from sklearn_clmle._training import Rows, cross_entropy_steps, embed
-from sklearn_clmle._validation import check_sample_weight, keep_fitted_state_on_failure
+from sklearn_clmle._validation import (
+    check_sample_weight,
+    keep_fitted_state_on_failure,
+    validate_numeric,
+)
 
 
 class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
@@ -140,7 +144,7 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Train the backbone and the head.
 
         Parameters
@@ -214,7 +218,7 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
 
     def _logits(self, X):
         check_is_fitted(self)
-        X = validate_data(
+        X = validate_numeric(
             self, X, accept_sparse="csr", dtype=[np.float32, np.float64], reset=False
         )
         device = inference_device(self.device)

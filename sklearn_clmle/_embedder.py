@@ -11,14 +11,18 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from sklearn_clmle._clustering import resolve_cluster_size
 from sklearn_clmle._margins import resolve_margins
 from sklearn_clmle._runtime import inference_device, resolve_device, torch_threads
 from sklearn_clmle._torch_base import TORCH_PARAMETER_CONSTRAINTS, TorchEstimatorMixin
 from sklearn_clmle._training import Rows, embed, fit_clmle, logger
-from sklearn_clmle._validation import check_sample_weight, keep_fitted_state_on_failure
+from sklearn_clmle._validation import (
+    check_sample_weight,
+    keep_fitted_state_on_failure,
+    validate_numeric,
+)
 
 
 class CLMLEEmbedder(
@@ -251,7 +255,7 @@ class CLMLEEmbedder(
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Learn the embedding.
 
         Parameters
@@ -326,7 +330,7 @@ class CLMLEEmbedder(
             Rows of unit L2 norm.
         """
         check_is_fitted(self)
-        X = validate_data(
+        X = validate_numeric(
             self, X, accept_sparse="csr", dtype=[np.float32, np.float64], reset=False
         )
         device = inference_device(self.device)

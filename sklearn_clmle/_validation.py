@@ -4,7 +4,7 @@ import contextlib
 
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import _check_sample_weight
+from sklearn.utils.validation import _check_sample_weight, validate_data
 
 
 def check_single_label(y, owner):
@@ -33,6 +33,28 @@ def check_class_targets(y, owner):
             f"{owner} needs at least 2 classes in y; got 1 class. The cluster "
             "margins separate classes, so one class has nothing to learn."
         )
+
+
+_NOT_NUMERIC = ("could not convert", "Complex data not supported")
+
+
+def validate_numeric(estimator, X, y="no_validation", **kwargs):
+    """scikit-learn's ``validate_data``, with a clearer error for non-numeric X.
+
+    String, object or complex columns raise a ``ValueError`` that names ``X``
+    and says what to do, instead of NumPy's bare conversion message.
+    """
+    try:
+        return validate_data(estimator, X, y, **kwargs)
+    except ValueError as exc:
+        if not any(m in str(exc) for m in _NOT_NUMERIC):
+            raise
+        first_line = str(exc).splitlines()[0]
+        raise ValueError(
+            f"{type(estimator).__name__} needs X of real numbers; got values that "
+            f"cannot be cast to float ({first_line}). Encode string or categorical "
+            "columns first, e.g. with sklearn.preprocessing.OneHotEncoder."
+        ) from exc
 
 
 def check_sample_weight(sample_weight, X):

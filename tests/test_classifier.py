@@ -7,11 +7,9 @@ from conftest import FAST_PARAMS
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline as ImbPipeline
 from sklearn.datasets import make_blobs, make_classification
-from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_clmle import CLMLEEmbedder, KNearestClusterClassifier
 from sklearn_clmle._clustering import normalize_rows
@@ -196,29 +194,3 @@ def test_kneighbors(data):
     np.testing.assert_allclose(dist, expected, atol=1e-5)
     with pytest.raises(ValueError, match="n_neighbors must be in"):
         clf.kneighbors(X[:5], n_neighbors=10_000)
-
-
-@pytest.mark.parametrize(
-    "params", [dict(n_neighbors=0), dict(cluster_size=0), dict(rule="knn"),
-               dict(scale=-1.0), dict(algorithm="ball_tree"), dict(chunk_size=0)],
-)
-def test_invalid_params(data, params):
-    X, y = data
-    with pytest.raises(InvalidParameterError, match=next(iter(params))):
-        KNearestClusterClassifier(**params).fit(X, y)
-
-
-def test_bad_input(data):
-    X, y = data
-    clf = KNearestClusterClassifier(5, cluster_size=10)
-    with pytest.raises(NotFittedError):
-        clf.predict(X)
-    with pytest.raises(ValueError, match="NaN"):
-        clf.fit(np.where(X > 2, np.nan, X), y)
-    with pytest.raises(ValueError, match="1 class"):
-        clf.fit(X, np.zeros(len(y)))
-    with pytest.raises(ValueError, match="single-label"):
-        clf.fit(X, np.c_[y, y])
-    clf.fit(X, y)
-    with pytest.raises(ValueError, match="6 features"):
-        clf.predict(X[:, :4])

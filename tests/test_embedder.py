@@ -8,7 +8,6 @@ import torch
 from conftest import FAST_PARAMS
 from sklearn.base import clone
 from sklearn.datasets import make_classification
-from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_clmle import CLMLEEmbedder
 
@@ -251,96 +250,6 @@ def test_failed_refit_on_other_features_keeps_input_attributes(data):
         emb.fit(X[:, :5], y)
     assert emb.n_features_in_ == 10
     np.testing.assert_array_equal(emb.transform(X), Z)
-
-
-def test_margin_beyond_bound_warns_and_clips(data):
-    X, y = data
-    with pytest.warns(UserWarning, match="a1=9 exceeds"):
-        emb = fast(a1=9.0).fit(X, y)
-    assert emb.a1_ == pytest.approx(emb.a1_max_)
-    with pytest.warns(UserWarning, match="a2=1.9 exceeds"):
-        emb = fast(a2=1.9).fit(X, y)
-    np.testing.assert_allclose(emb.a2_, np.minimum(1.9, emb.a2_max_))
-
-
-@pytest.mark.parametrize(
-    "X_bad, match",
-    [
-        (np.full((300, 10), np.nan), "NaN"),
-        (np.full((300, 10), np.inf), "infinity"),
-    ],
-)
-def test_non_finite_input(data, X_bad, match):
-    _, y = data
-    with pytest.raises(ValueError, match=match):
-        fast().fit(X_bad, y)
-
-
-def test_single_class_error(data):
-    X, _ = data
-    with pytest.raises(ValueError, match="1 class"):
-        fast().fit(X, np.zeros(300))
-
-
-def test_multilabel_error(data):
-    X, _ = data
-    Y = np.random.default_rng(0).integers(0, 2, (300, 3))
-    with pytest.raises(ValueError, match="single-label"):
-        fast().fit(X, Y)
-
-
-def test_continuous_target_error(data):
-    X, _ = data
-    with pytest.raises(ValueError, match="Unknown label type"):
-        fast().fit(X, np.linspace(0, 1, 300))
-
-
-def test_wrong_n_features_at_transform(data):
-    X, y = data
-    emb = fast().fit(X, y)
-    with pytest.raises(ValueError, match="10 features"):
-        emb.transform(X[:, :5])
-
-
-def test_unfitted_transform(data):
-    from sklearn.exceptions import NotFittedError
-
-    with pytest.raises(NotFittedError):
-        fast().transform(data[0])
-
-
-@pytest.mark.parametrize(
-    "params",
-    [dict(cluster_size=0), dict(cluster_size=-3), dict(a1=-0.1), dict(a2=-1.0),
-     dict(clusters_per_batch=1), dict(learning_rate=0.0), dict(init="pretrained"),
-     dict(query_sampling="random"), dict(scale=0.0), dict(n_rounds=0),
-     dict(ce_weight=-1.0)],
-)
-def test_invalid_params(data, params):
-    X, y = data
-    name = next(iter(params))
-    with pytest.raises(InvalidParameterError, match=name):
-        fast(**params).fit(X, y)
-
-
-def _not_a_module(n_in, n_out):
-    return "not a module"
-
-
-BAD_SETUPS = [
-    (dict(backbone="resnet"), ValueError, "backbone='resnet'"),
-    (dict(backbone=_not_a_module, backbone_kwargs=None), TypeError, "torch.nn.Module"),
-    (dict(device="gpu0"), ValueError, "device='gpu0'"),
-]
-if not torch.cuda.is_available():
-    BAD_SETUPS.append((dict(device="cuda"), ValueError, "CUDA is not available"))
-
-
-@pytest.mark.parametrize("params, exc, match", BAD_SETUPS)
-def test_bad_backbone_or_device(data, params, exc, match):
-    X, y = data
-    with pytest.raises(exc, match=match):
-        fast(**params).fit(X, y)
 
 
 def test_no_cuda_state_before_fit():
