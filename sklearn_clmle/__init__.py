@@ -11,18 +11,28 @@ CrossEntropyClassifier
     cross-entropy: the deep baselines.
 ClusterMarginLoss
     The Eq. 9 loss as a ``torch.nn.Module``, for your own training loops.
+save, load
+    Write and read estimators in a format that runs no code when loaded
+    (:mod:`sklearn_clmle.persistence`).
+InconsistentVersionWarning
+    Warned when a model saved or pickled by another version is loaded.
 """
 
 from sklearn_clmle._classifier import KNearestClusterClassifier
 from sklearn_clmle._cross_entropy import CrossEntropyClassifier
 from sklearn_clmle._embedder import CLMLEEmbedder
 from sklearn_clmle._loss import ClusterMarginLoss
+from sklearn_clmle.exceptions import InconsistentVersionWarning
+from sklearn_clmle.persistence import load, save
 
 __all__ = [
     "CLMLEEmbedder",
     "ClusterMarginLoss",
     "CrossEntropyClassifier",
+    "InconsistentVersionWarning",
     "KNearestClusterClassifier",
     "__version__",
+    "load",
+    "save",
 ]
 __version__ = "0.1.0"

@@ -223,7 +223,8 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         )
         device = inference_device(self.device)
         with torch_threads(self.n_threads):
-            network = torch.nn.Sequential(self.module_, self.head_).to(device)
+            # eval(): embed() restores the container's mode on both modules.
+            network = torch.nn.Sequential(self.module_, self.head_).eval().to(device)
             return embed(network, Rows(X, device), self.inference_batch_size,
                          normalize=False)
 

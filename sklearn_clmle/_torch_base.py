@@ -2,7 +2,9 @@
 
 Parameter constraints of the backbone and optimiser knobs, target checks and
 encoding, the threaded and locally seeded training block, and pickling with
-the weights on the CPU (so a model fitted on CUDA loads without a GPU).
+the weights on the CPU (so a model fitted on CUDA loads without a GPU) and
+the package version stamped on, and the modules' rebuild for
+:func:`sklearn_clmle.load`.
 """
 
 import contextlib
@@ -11,13 +13,18 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.base import is_classifier
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import validate_data
 
 from sklearn_clmle._runtime import seed_from, seeded_torch, torch_threads
-from sklearn_clmle._validation import check_class_targets, check_single_label
+from sklearn_clmle._validation import (
+    check_class_targets,
+    check_single_label,
+    validate_numeric,
+)
+from sklearn_clmle._versioning import VersionStampMixin
 from sklearn_clmle.backbones import build_backbone
 
 TORCH_PARAMETER_CONSTRAINTS = {
@@ -35,14 +42,14 @@ TORCH_PARAMETER_CONSTRAINTS = {
 }
 
 
-class TorchEstimatorMixin:
+class TorchEstimatorMixin(VersionStampMixin):
     """Fit-time plumbing of the estimators that train a torch backbone."""
 
     def _validate_training_data(self, X, y):
         """Validated ``X``, encoded ``y``, the classes and their counts."""
         owner = type(self).__name__
         check_single_label(y, owner)
-        X, y = validate_data(
+        X, y = validate_numeric(
             self, X, y, accept_sparse="csr", dtype=[np.float32, np.float64],
         )
         check_class_targets(y, owner)
@@ -76,9 +83,26 @@ class TorchEstimatorMixin:
 
         return make_optimizer
 
+    def _rebuild_modules(self):
+        """Untrained modules of the fitted architecture, by attribute name.
+
+        :func:`sklearn_clmle.load` fills them with the saved weights: the
+        backbone ``module_`` from the parameters and ``n_features_in_``, and
+        for a classifier the linear head ``head_`` (``embedding_dim`` to
+        ``n_classes``). Empty when not fitted. torch's global random state is
+        left untouched.
+        """
+        if not hasattr(self, "n_features_in_"):
+            return {}
+        with torch.random.fork_rng(devices=[]):
+            modules = {"module_": self._build_backbone(self.n_features_in_)}
+            if is_classifier(self):
+                modules["head_"] = torch.nn.Linear(self.embedding_dim, len(self.classes_))
+        return modules
+
     def __getstate__(self):
         """Pickle with the torch modules on the CPU, so they load without a GPU."""
-        state = self.__dict__.copy()
+        state = super().__getstate__()
         for name, value in state.items():
             if isinstance(value, torch.nn.Module):
                 state[name] = cpu_copy(value)
