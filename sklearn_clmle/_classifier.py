@@ -1,5 +1,6 @@
 """KNearestClusterClassifier: the k-nearest-cluster rule of CLMLE (Eq. 10)."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -7,7 +8,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from sklearn_clmle._clustering import (
     ClassClusters,
@@ -20,10 +21,12 @@ from sklearn_clmle._validation import (
     check_class_targets,
     check_single_label,
     keep_fitted_state_on_failure,
+    validate_numeric,
 )
+from sklearn_clmle._versioning import VersionStampMixin
 
 
-class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
+class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimator):
     """Classify by the nearest cluster centroids with a local large margin rule.
 
     ``fit`` splits every class into equal-size clusters by spherical k-means
@@ -45,7 +48,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
     ----------
     n_neighbors : int, default=5
         N, centroids retrieved per query; clipped to the number of
-        centroids. The paper searches 20 to 200 over thousands of clusters;
+        centroids (``n_neighbors_``) with a ``UserWarning``. The paper searches 20 to 200 over thousands of clusters;
         on long-tailed digits and MNIST-1D (tens of clusters) accuracy fell
         as N grew, N=1 (nearest centroid) and N=5 with ``scale=10`` were
         best and within noise of each other, and N=5 keeps graded scores
@@ -75,8 +78,13 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         and faster than NN-descent's build plus query at every size measured
         in ``benchmarks/results/search_backends.md``) and NN-descent above.
     chunk_size : int, default=1024
-        Queries per block: brute search holds ``chunk_size * n_centroids``
-        similarities at a time.
+        Queries per block. ``predict``, ``predict_proba``,
+        ``decision_function`` and ``kneighbors`` normalise, search and score
+        one block at a time: beyond their output they hold one block's
+        normalised queries, its ``chunk_size * n_centroids`` similarities
+        (brute search) and its ``chunk_size * n_classes`` scores, so memory
+        does not grow with the number of queries. Results do not depend on
+        it.
     random_state : int, RandomState instance or None, default=None
         Seeds the k-means initialisation and NN-descent.
 
@@ -177,7 +185,7 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit(self, X, y):
         check_single_label(y, "KNearestClusterClassifier")
-        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
+        X, y = validate_numeric(self, X, y, dtype=[np.float32, np.float64])
         check_class_targets(y, "KNearestClusterClassifier")
         encoder = LabelEncoder().fit(y)
         y_enc = encoder.transform(y)
@@ -185,8 +193,9 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         cluster_size = resolve_cluster_size(self.cluster_size, y_enc.size, n_classes)
         rng = check_random_state(self.random_state)
         seed = rng.randint(np.iinfo(np.int32).max)
+        # ClassClusters normalises its own per-class copies of the rows.
         clusters = ClassClusters(
-            normalize_rows(X), y_enc, cluster_size, n_classes=n_classes, random_state=seed
+            X, y_enc, cluster_size, n_classes=n_classes, random_state=seed
         )
         index = CentroidIndex(clusters.centers, self.algorithm, self.chunk_size, seed)
         self.classes_ = encoder.classes_
@@ -197,6 +206,12 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         self.n_clusters_per_class_ = np.bincount(clusters.cluster_class, minlength=n_classes)
         self.class_counts_ = np.bincount(y_enc, minlength=n_classes)
         self.n_neighbors_ = min(self.n_neighbors, clusters.n_clusters)
+        if self.n_neighbors_ < self.n_neighbors:
+            warnings.warn(
+                f"n_neighbors={self.n_neighbors} is more than the {clusters.n_clusters} "
+                f"clusters of the training data; using n_neighbors_={self.n_neighbors_}.",
+                UserWarning,
+            )
         self.algorithm_ = index.algorithm
         self._index = index
         return self
@@ -218,8 +233,13 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         indices : ndarray of shape (n_queries, n_neighbors)
             Rows of ``cluster_centers_``.
         """
-        sim, idx = self._retrieve(X, n_neighbors)
-        return np.sqrt(np.clip(2.0 - 2.0 * sim, 0.0, None)), idx
+        X, k = self._check_queries(X, n_neighbors)
+        distances = np.empty((X.shape[0], k))
+        indices = np.empty((X.shape[0], k), dtype=np.int64)
+        for rows, sim, idx in self._search(X, k):
+            distances[rows] = np.sqrt(np.clip(2.0 - 2.0 * sim, 0.0, None))
+            indices[rows] = idx
+        return distances, indices
 
     def decision_function(self, X):
         """Per-class scores of Eq. 10 (or Eq. 3); see the Notes.
@@ -234,10 +254,9 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
             For two classes, ``score(classes_[1]) - score(classes_[0])``
             as scikit-learn expects of binary classifiers.
         """
-        scores, _ = self._scores(X)
-        if scores.shape[1] == 2:
-            return scores[:, 1] - scores[:, 0]
-        return scores
+        return self._per_block(
+            X, lambda scores, _: scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
+        )
 
     def predict_proba(self, X):
         """Softmax of the scores over the retrieved classes (absent: 0).
@@ -250,8 +269,9 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_queries, n_classes)
         """
-        scores, nearest = self._scores(X)
-        return scores_to_proba(scores, np.isfinite(nearest))
+        return self._per_block(
+            X, lambda scores, nearest: scores_to_proba(scores, np.isfinite(nearest))
+        )
 
     def predict(self, X):
         """Class of each query by Eq. 10 (or Eq. 3), ties broken as in the Notes.
@@ -264,25 +284,53 @@ class KNearestClusterClassifier(ClassifierMixin, BaseEstimator):
         -------
         y : ndarray of shape (n_queries,)
         """
-        scores, nearest = self._scores(X)
-        return self.classes_[break_ties(scores, nearest, self.class_counts_)]
+        return self._per_block(
+            X, lambda scores, nearest: self.classes_[
+                break_ties(scores, nearest, self.class_counts_)
+            ],
+        )
 
-    def _retrieve(self, X, n_neighbors=None):
+    def _check_queries(self, X, n_neighbors=None):
+        """Validated queries (not copied) and the number of centroids to retrieve."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        X = validate_numeric(self, X, dtype=[np.float32, np.float64], reset=False)
         k = self.n_neighbors_ if n_neighbors is None else int(n_neighbors)
         if not 1 <= k <= self.cluster_centers_.shape[0]:
             raise ValueError(
                 f"n_neighbors must be in [1, {self.cluster_centers_.shape[0]}] (the "
                 f"number of centroids), got {n_neighbors}."
             )
-        return self._index.query(normalize_rows(X), k)
+        return X, k
 
-    def _scores(self, X):
-        sim, idx = self._retrieve(X)
-        return class_scores(
-            sim, self._cluster_class[idx], self.classes_.size, self.rule, self.scale
-        )
+    def _search(self, X, k):
+        """``(rows, sim, idx)`` for each block of ``chunk_size`` queries.
+
+        Each block is normalised and searched on its own, so nothing of the
+        size of ``X`` is made here.
+        """
+        step = self._index.chunk_size
+        for start in range(0, X.shape[0], step):
+            rows = slice(start, min(start + step, X.shape[0]))
+            sim, idx = self._index.query(normalize_rows(X[rows]), k)
+            yield rows, sim, idx
+
+    def _per_block(self, X, fn):
+        """``fn(scores, nearest)`` of each block of queries, stacked by rows.
+
+        The class scores exist for one block at a time; only the output of
+        ``fn`` is kept for all queries.
+        """
+        X, k = self._check_queries(X)
+        out = None
+        for rows, sim, idx in self._search(X, k):
+            scores, nearest = class_scores(
+                sim, self._cluster_class[idx], self.classes_.size, self.rule, self.scale
+            )
+            block = fn(scores, nearest)
+            if out is None:
+                out = np.empty((X.shape[0],) + block.shape[1:], dtype=block.dtype)
+            out[rows] = block
+        return out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -12,12 +12,37 @@ For a class of ``n`` points and ``K = max(1, n // cluster_size)`` clusters,
 every cluster gets ``n // K`` or ``n // K + 1`` points. Hence with ``n >=
 cluster_size`` every size lies in ``[cluster_size, 2 * cluster_size)``; with
 ``n < cluster_size`` the class is one cluster of all its ``n`` points.
+
+Memory
+------
+No (n, K) or (n, n) array larger than ``CHUNK_ELEMENTS`` entries is built.
+A class with ``n * K <= CHUNK_ELEMENTS`` is assigned from its dense (n, K)
+similarity matrix. A larger class computes its similarities in row chunks of
+``CHUNK_ELEMENTS // K`` rows and keeps short candidate lists: first each
+point's nearest cluster, then, for a point whose listed clusters are all
+full, its ``N_CANDIDATES`` most similar clusters that still have room
+(recomputed in chunks). The deferred acceptance runs on these lists and
+makes the same proposals as the dense path, so the assignment is the same up
+to ties in the similarities. The seeding, the centroid update and the
+normalisation work on O(n) memory beyond one copy of the class's points.
 """
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 _EPS = 1e-12
+
+#: Most similarities (entries of a points x clusters or points x points
+#: block) held at a time: 2**22 float32 values, 16 MiB. Classes with
+#: ``n * K`` above it take the chunked candidate-list assignment.
+CHUNK_ELEMENTS = 1 << 22
+#: Candidate clusters kept per point by the chunked assignment.
+N_CANDIDATES = 8
+#: Default assignment/update rounds of the k-means, and its stopping
+#: fraction of points that changed cluster.
+MAX_ITER = 20
+TOL = 1e-2
 
 
 def normalize_rows(X):
@@ -25,6 +50,18 @@ def normalize_rows(X):
     X = np.asarray(X)
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     return X / np.maximum(norms, _EPS)
+
+
+def _normalize_inplace(X):
+    """Scale the rows of the float array ``X`` to unit norm in place, in chunks.
+
+    Same values as :func:`normalize_rows`, without its full-size temporaries.
+    """
+    step = max(1, CHUNK_ELEMENTS // max(1, X.shape[1]))
+    for start in range(0, X.shape[0], step):
+        block = X[start:start + step]
+        block /= np.maximum(np.linalg.norm(block, axis=1, keepdims=True), _EPS)
+    return X
 
 
 def n_clusters_for(n_samples, cluster_size):
@@ -77,16 +114,126 @@ def _capacity_assign(sim, caps):
             s[:, full] = -np.inf
         choice = np.argmax(s, axis=1)
         score = s[np.arange(unassigned.size), choice]
-        # Within each chosen cluster, most similar proposers first (stable).
-        order = np.lexsort((-score, choice))
-        chosen_sorted = choice[order]
-        first = np.searchsorted(chosen_sorted, chosen_sorted, side="left")
-        rank = np.arange(order.size) - first
-        accept = rank < room[chosen_sorted]
-        accepted = order[accept]
-        labels[unassigned[accepted]] = choice[accepted]
-        room -= np.bincount(choice[accepted], minlength=k)
-        unassigned = unassigned[order[~accept]]
+        unassigned = _accept(choice, score, unassigned, room, labels)
+    return labels
+
+
+def _accept(choice, score, unassigned, room, labels):
+    """One round of proposals: ``unassigned[i]`` proposes to ``choice[i]``.
+
+    Each cluster keeps its most similar proposers (ties: earlier first) up
+    to its ``room``; ``labels`` and ``room`` are updated in place. Returns
+    the rejected proposers, ordered by (cluster, -score).
+    """
+    order = np.lexsort((-score, choice))
+    chosen_sorted = choice[order]
+    first = np.searchsorted(chosen_sorted, chosen_sorted, side="left")
+    rank = np.arange(order.size) - first
+    accept = rank < room[chosen_sorted]
+    accepted = order[accept]
+    labels[unassigned[accepted]] = choice[accepted]
+    room -= np.bincount(choice[accepted], minlength=room.size)
+    return unassigned[order[~accept]]
+
+
+def _assign(X, centers, caps):
+    """Capacity-constrained assignment of the unit rows ``X`` to ``centers``.
+
+    Dense when ``n * K <= CHUNK_ELEMENTS``, else on candidate lists built in
+    chunks (:func:`_capacity_assign_chunked`); both make the same proposals.
+    """
+    if X.shape[0] * centers.shape[0] <= CHUNK_ELEMENTS:
+        return _capacity_assign(X @ centers.T, caps)
+    return _capacity_assign_chunked(X, centers, caps)
+
+
+def _top_candidates(X, centers, m, rows=None, cols=None):
+    """Each row's ``m`` most similar centers, most similar first, in chunks.
+
+    Only ``X[rows]`` (default: all rows) and ``centers[cols]`` (default: all)
+    are considered; at most ``CHUNK_ELEMENTS`` similarities exist at a time.
+    Returns ``idx`` (int64, center indices; ``len(centers)`` pads rows when
+    fewer than ``m`` centers are considered) and ``sim`` (float32, -inf pads),
+    both of shape (n_rows, m); equal similarities are ordered by index.
+    """
+    k = centers.shape[0]
+    C = centers if cols is None else centers[cols]
+    width = min(m, C.shape[0])
+    n = X.shape[0] if rows is None else rows.size
+    idx = np.full((n, m), k, dtype=np.int64)
+    sim = np.full((n, m), -np.inf, dtype=np.float32)
+    C_t = torch.from_numpy(np.ascontiguousarray(C.T))
+    step = max(1, CHUNK_ELEMENTS // C.shape[0])
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        xb = X[start:stop] if rows is None else X[rows[start:stop]]
+        s = torch.from_numpy(np.ascontiguousarray(xb)) @ C_t
+        # Unsorted top-k is several times faster than sorted on the CPU; the
+        # (rows, m) result is then sorted by (-similarity, index).
+        v, j = torch.topk(s, width, dim=1, sorted=False)
+        v, j = v.numpy(), j.numpy()
+        if cols is not None:
+            j = cols[j]
+        order = np.lexsort((j, -v), axis=1)
+        idx[start:stop, :width] = np.take_along_axis(j, order, axis=1)
+        sim[start:stop, :width] = np.take_along_axis(v, order, axis=1)
+    return idx, sim
+
+
+def _nearest(X, centers):
+    """Each row's most similar center (lowest index on ties) and similarity."""
+    n = X.shape[0]
+    idx = np.empty(n, dtype=np.int64)
+    sim = np.empty(n, dtype=np.float32)
+    C_t = torch.from_numpy(np.ascontiguousarray(centers.T))
+    step = max(1, CHUNK_ELEMENTS // centers.shape[0])
+    for start in range(0, n, step):
+        s = torch.from_numpy(np.ascontiguousarray(X[start:start + step])) @ C_t
+        v, j = torch.max(s, dim=1)  # the first maximal index, as np.argmax
+        idx[start:start + step] = j.numpy()
+        sim[start:start + step] = v.numpy()
+    return idx, sim
+
+
+def _capacity_assign_chunked(X, centers, caps, m=None):
+    """:func:`_capacity_assign` for the unit rows ``X`` without the (n, K) matrix.
+
+    Every point keeps a list of its most similar clusters and proposes to
+    the first of them with room, which is its most similar cluster with
+    room: the proposals of the dense version. The list starts as the nearest
+    cluster alone; a point whose listed clusters are all full gets the ``m``
+    (``N_CANDIDATES``) most similar clusters that still have room before it
+    proposes again.
+    """
+    m = N_CANDIDATES if m is None else m
+    n, k = X.shape[0], centers.shape[0]
+    # First proposals from each point's nearest cluster alone; a rejected
+    # point finds that cluster full and gets its candidate list then, among
+    # the clusters with room (most points never need one).
+    cand = np.full((n, m), k, dtype=np.int32)
+    cand_sim = np.full((n, m), -np.inf, dtype=np.float32)
+    cand[:, 0], cand_sim[:, 0] = _nearest(X, centers)
+    labels = np.full(n, -1, dtype=np.int64)
+    room = caps.copy()
+    padded_room = np.zeros(k + 1, dtype=room.dtype)  # index k: padding, never room
+    unassigned = np.arange(n)
+    while unassigned.size:
+        padded_room[:k] = room
+        c = cand[unassigned]
+        has_room = padded_room[c] > 0
+        stuck = ~has_room.any(axis=1)
+        if stuck.any():
+            rows = unassigned[stuck]
+            new_idx, new_sim = _top_candidates(
+                X, centers, m, rows=rows, cols=np.flatnonzero(room > 0)
+            )
+            cand[rows], cand_sim[rows] = new_idx, new_sim
+            c[stuck] = new_idx
+            has_room[stuck] = padded_room[new_idx] > 0
+        pos = np.argmax(has_room, axis=1)
+        choice = c[np.arange(unassigned.size), pos]
+        score = cand_sim[unassigned, pos]
+        unassigned = _accept(choice, score, unassigned, room, labels)
     return labels
 
 
@@ -107,8 +254,8 @@ def _init_centers(X, k, rng):
     return centers
 
 
-def equal_size_spherical_kmeans(X, n_clusters, *, init_labels=None, max_iter=20,
-                                tol=1e-2, random_state=None):
+def equal_size_spherical_kmeans(X, n_clusters, *, init_labels=None, max_iter=MAX_ITER,
+                                tol=TOL, random_state=None):
     """Spherical k-means with clusters of (near) equal size.
 
     Parameters
@@ -133,9 +280,21 @@ def equal_size_spherical_kmeans(X, n_clusters, *, init_labels=None, max_iter=20,
         Cluster of each point; sizes are ``n // K`` or ``n // K + 1``.
     centers : ndarray of shape (n_clusters, n_features)
         Unit-norm centroids (Eq. 7 of the CLMLE paper).
+
+    Notes
+    -----
+    Memory: one float32 copy of ``X`` plus O(n_samples) arrays; the
+    assignment never holds more than ``CHUNK_ELEMENTS`` similarities at a
+    time (see the module docstring).
     """
+    # One float32 copy, normalised in place (same values as normalize_rows).
+    X = _normalize_inplace(np.array(X, dtype=np.float32))
+    return _kmeans_unit(X, n_clusters, init_labels, max_iter, tol, random_state)
+
+
+def _kmeans_unit(X, n_clusters, init_labels, max_iter, tol, random_state):
+    """:func:`equal_size_spherical_kmeans` on float32 rows already of unit norm."""
     rng = _as_generator(random_state)
-    X = normalize_rows(np.asarray(X, dtype=np.float32))
     n = X.shape[0]
     if not 1 <= n_clusters <= n:
         raise ValueError(f"n_clusters must be in [1, {n}], got {n_clusters}.")
@@ -149,7 +308,7 @@ def equal_size_spherical_kmeans(X, n_clusters, *, init_labels=None, max_iter=20,
         centers = normalize_rows(_segment_mean(X, np.asarray(init_labels), n_clusters))
     labels = None
     for _ in range(max_iter):
-        new = _capacity_assign(X @ centers.T, caps)
+        new = _assign(X, centers, caps)
         changed = n if labels is None else np.count_nonzero(new != labels)
         labels = new
         centers = normalize_rows(_segment_mean(X, labels, n_clusters))
@@ -206,6 +365,12 @@ class ClassClusters:
         Sample indices sorted by cluster; cluster k's members are
         ``members[offsets[k]:offsets[k + 1]]``.
     offsets : ndarray of shape (n_clusters + 1,)
+
+    Notes
+    -----
+    Memory: one class is clustered at a time, on a float32 copy of its rows
+    (normalised in place); no points x clusters similarity matrix larger than
+    ``CHUNK_ELEMENTS`` entries is built (see the module docstring).
     """
 
     def __init__(self, features, y, cluster_size, *, n_classes=None, previous=None,
@@ -227,9 +392,11 @@ class ClassClusters:
                 old = old - old.min()
                 if old.max() == k - 1:  # same clusters as before: refresh them
                     init = old
-            lab, cen = equal_size_spherical_kmeans(
-                features[idx], k, init_labels=init, random_state=rng
-            )
+            # features[idx] is this class's own copy: cast and normalise it
+            # in place rather than making a second one.
+            points = _normalize_inplace(features[idx].astype(np.float32, copy=False))
+            lab, cen = _kmeans_unit(points, k, init, MAX_ITER, TOL, rng)
+            del points
             labels[idx] = lab + start
             centers.append(cen)
             cluster_class.append(np.full(k, c, dtype=np.int64))
