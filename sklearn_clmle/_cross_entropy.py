@@ -59,6 +59,12 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         SGD momentum.
     weight_decay : float, default=5e-4
         L2 penalty.
+    max_grad_norm : float or None, default=MGN
+        Clip the total L2 norm of the gradients to this value before each
+        SGD step (``torch.nn.utils.clip_grad_norm_``); None does not clip.
+        Steps whose norm is below it are unchanged, so it only acts when
+        training starts to blow up, e.g. on unscaled inputs or with a large
+        ``learning_rate``.
     inference_batch_size : int, default=4096
         Rows per forward pass in ``predict``.
     device : str, torch.device or None, default="auto"
@@ -82,6 +88,9 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         Training class frequencies.
     loss_curve_ : ndarray of shape (max_iter,)
         Training loss per step.
+    grad_norm_curve_ : ndarray of shape (max_iter,)
+        Total gradient norm per step before clipping (NaN when
+        ``max_grad_norm=None``).
     n_iter_ : int
         Number of steps run.
     n_features_in_ : int
@@ -121,6 +130,7 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         learning_rate=0.01,
         momentum=0.9,
         weight_decay=5e-4,
+        max_grad_norm=None,
         inference_batch_size=4096,
         device="auto",
         n_threads=None,
@@ -137,6 +147,7 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         self.learning_rate = learning_rate
         self.momentum = momentum
         self.weight_decay = weight_decay
+        self.max_grad_norm = max_grad_norm
         self.inference_batch_size = inference_batch_size
         self.device = device
         self.n_threads = n_threads
@@ -184,7 +195,7 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
                     self.logit_adjustment * np.log(prior), dtype=torch.float32,
                     device=device,
                 )
-            losses = cross_entropy_steps(
+            losses, norms = cross_entropy_steps(
                 module, head, Rows(X, device), y_enc, optimizer, self.max_iter,
                 self.batch_size, np_rng,
                 class_weight=None if weights is None else torch.as_tensor(
@@ -194,6 +205,7 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
                 sample_weight=None if sample_weight is None else torch.as_tensor(
                     sample_weight, device=device
                 ),
+                max_grad_norm=self.max_grad_norm,
             )
         self.classes_ = classes
         self.module_ = module.eval()
@@ -201,6 +213,7 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         self.device_ = device
         self.class_prior_ = prior
         self.loss_curve_ = losses
+        self.grad_norm_curve_ = norms
         self.n_iter_ = self.max_iter
         return self
 

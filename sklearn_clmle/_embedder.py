@@ -106,6 +106,12 @@ class CLMLEEmbedder(
         SGD momentum (paper).
     weight_decay : float, default=5e-4
         SGD weight decay (paper).
+    max_grad_norm : float or None, default=MGN
+        Clip the total L2 norm of the gradients to this value before each
+        SGD step (``torch.nn.utils.clip_grad_norm_``); None does not clip
+        (the paper). Steps whose norm is below it are unchanged, so it only
+        acts when training starts to blow up, e.g. on unscaled inputs or
+        with a large ``learning_rate``.
     inference_batch_size : int, default=4096
         Rows per forward pass in ``transform`` and between rounds.
     device : str or torch.device, default="auto"
@@ -154,7 +160,9 @@ class CLMLEEmbedder(
     n_clusters_per_class_ : ndarray of shape (n_classes,)
         Clusters of each class.
     history_ : dict
-        ``"loss"`` (per iteration), ``"warmup_loss"``, ``"rounds"`` (one
+        ``"loss"`` and ``"grad_norm"`` (per iteration; the norm before
+        clipping, NaN when ``max_grad_norm=None``), ``"warmup_loss"``,
+        ``"warmup_grad_norm"``, ``"rounds"`` (one
         dict per round: ``n_clusters``, seconds spent embedding the training
         set, clustering, training and sampling batches, ``mean_loss``, and
         ``spread``, the mean squared distance between training embeddings,
@@ -221,6 +229,7 @@ class CLMLEEmbedder(
         learning_rate=0.01,
         momentum=0.9,
         weight_decay=5e-4,
+        max_grad_norm=None,
         inference_batch_size=4096,
         device="auto",
         n_threads=None,
@@ -247,6 +256,7 @@ class CLMLEEmbedder(
         self.learning_rate = learning_rate
         self.momentum = momentum
         self.weight_decay = weight_decay
+        self.max_grad_norm = max_grad_norm
         self.inference_batch_size = inference_batch_size
         self.device = device
         self.n_threads = n_threads
@@ -364,6 +374,7 @@ class CLMLEEmbedder(
             "embedding_dim": int(self.embedding_dim),
             "inference_batch_size": int(self.inference_batch_size),
             "make_optimizer": self._optimizer_factory(),
+            "max_grad_norm": self.max_grad_norm,
             "verbose": self.verbose,
         }
 

@@ -34,6 +34,7 @@ TORCH_PARAMETER_CONSTRAINTS = {
     "learning_rate": [Interval(Real, 0, None, closed="neither")],
     "momentum": [Interval(Real, 0, 1, closed="left")],
     "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
     "inference_batch_size": [Interval(Integral, 1, None, closed="left")],
     "device": [str, torch.device, None],
     "n_threads": [Interval(Integral, 1, None, closed="left"), None],

@@ -273,3 +273,25 @@ def test_transform_in_bounded_batches(data):
     Z_small = emb.transform(X)
     emb.set_params(inference_batch_size=4096)
     np.testing.assert_allclose(emb.transform(X), Z_small, atol=1e-6)
+
+
+def test_max_grad_norm_records_and_clips(data):
+    X, y = data
+    plain = fast().fit(X, y)
+    assert np.isnan(plain.history_["grad_norm"]).all()
+    loose = fast(max_grad_norm=1e12).fit(X, y)  # never reached: bitwise the same fit
+    np.testing.assert_array_equal(loose.transform(X), plain.transform(X))
+    norms = np.r_[loose.history_["warmup_grad_norm"], loose.history_["grad_norm"]]
+    assert norms.shape == (10 + 2 * 10,) and np.isfinite(norms).all() and (norms > 0).all()
+    tight = fast(max_grad_norm=0.5 * np.median(norms)).fit(X, y)
+    assert not np.array_equal(tight.transform(X), plain.transform(X))
+
+
+def test_max_grad_norm_tames_unscaled_input():
+    """Found by hypothesis: three rows of one feature at a scale of ~600."""
+    X = np.array([[640.42265044], [125.73022109], [-132.10486329]])
+    y = np.array([2, 0, 1])
+    with pytest.raises(FloatingPointError, match="StandardScaler"):
+        CLMLEEmbedder(**FAST_PARAMS).fit(X, y)
+    Z = CLMLEEmbedder(**FAST_PARAMS, max_grad_norm=1.0).fit(X, y).transform(X)
+    assert np.isfinite(Z).all()
