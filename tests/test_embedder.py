@@ -7,21 +7,11 @@ import scipy.sparse as sp
 import torch
 from conftest import FAST_PARAMS
 from sklearn.base import clone
-from sklearn.datasets import make_classification
 
 from sklearn_clmle import CLMLEEmbedder
 
 FAST = dict(FAST_PARAMS, iterations_per_round=10, warmup_iterations=10,
             embedding_dim=8, backbone_kwargs={"hidden_layer_sizes": (16,)})
-
-
-@pytest.fixture(scope="module")
-def data():
-    X, y = make_classification(
-        300, n_features=10, n_informative=6, n_classes=3,
-        weights=[0.7, 0.2, 0.1], random_state=0,
-    )
-    return X, y
 
 
 def fast(**kw):

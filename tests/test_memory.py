@@ -20,15 +20,6 @@ from sklearn_clmle._training import Rows
 FAST = dict(FAST_PARAMS, embedding_dim=8, clusters_per_batch=4)
 
 
-@pytest.fixture(scope="module")
-def data():
-    X, y = make_classification(
-        300, n_features=10, n_informative=6, n_classes=3,
-        weights=[0.7, 0.2, 0.1], random_state=0,
-    )
-    return X, y
-
-
 def _traced_peak(fn):
     """Result of ``fn()`` and the peak of numpy/Python allocations during it."""
     tracemalloc.start()
