@@ -1,33 +1,16 @@
 """CLMLEEmbedder: the scikit-learn transformer that learns the CLMLE embedding."""
 
-import logging
 from numbers import Integral, Real
 
-import numpy as np
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-)
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
-from sklearn_clmle._clustering import resolve_cluster_size
+from sklearn_clmle._embedder_base import EmbedderBase
 from sklearn_clmle._margins import resolve_margins
-from sklearn_clmle._runtime import inference_device, resolve_device, torch_threads
-from sklearn_clmle._torch_base import TORCH_PARAMETER_CONSTRAINTS, TorchEstimatorMixin
-from sklearn_clmle._training import Rows, embed, fit_clmle, logger
-from sklearn_clmle._validation import (
-    check_sample_weight,
-    keep_fitted_state_on_failure,
-    validate_numeric,
-)
+from sklearn_clmle._objectives import ClusterMarginObjective
+from sklearn_clmle._torch_base import TORCH_PARAMETER_CONSTRAINTS
 
 
-class CLMLEEmbedder(
-    TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
-):
+class CLMLEEmbedder(EmbedderBase):
     """Cluster-based Large Margin Local Embedding (CLMLE) as a transformer.
 
     Trains a torch backbone so that every class keeps its own equal-size,
@@ -264,146 +247,22 @@ class CLMLEEmbedder(
         self.random_state = random_state
         self.verbose = verbose
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, sample_weight=None):
-        """Learn the embedding.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data; any numeric dtype, cast to float32. Sparse input
-            is densified one batch at a time.
-        y : array-like of shape (n_samples,)
-            Class labels (at least two classes).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative row weights. Each row's terms of Eq. 9 (and of the
-            cross-entropy warm-up and ``ce_weight`` term) are multiplied by
-            its weight, on top of the cost-sensitive class weights; unit
-            weights give exactly the unweighted fit. Weights act on the loss
-            only: clustering and batch sampling see every row. In a
-            ``Pipeline`` or ``GridSearchCV`` with metadata routing enabled,
-            request them with ``set_fit_request(sample_weight=True)``.
-
-        Returns
-        -------
-        self : CLMLEEmbedder
-            The fitted estimator.
-        """
-        with keep_fitted_state_on_failure(self):
-            return self._fit(X, y, sample_weight)
-
-    def _fit(self, X, y, sample_weight):
-        X, y_enc, classes, counts = self._validate_training_data(X, y)
-        sample_weight = check_sample_weight(sample_weight, X)
+    def _resolve_margins(self, counts, classes, cluster_size):
         a1_max, a2_max, a1_eff, a2_eff = resolve_margins(self.a1, self.a2, counts, classes)
-        device = resolve_device(self.device)
-        np_rng = self._numpy_rng()
-        cluster_size = resolve_cluster_size(self.cluster_size, y_enc.size, classes.size)
-        cfg = self._training_config(a1_eff, a2_eff, cluster_size)
-        if self.verbose:
-            _ensure_log_handler()
-        with self._torch_session(np_rng, device):
-            module = self._build_backbone(X.shape[1])
-            with _log_level(logging.INFO if self.verbose else None):
-                clusters, history = fit_clmle(
-                    module, X, y_enc, classes.size, device, cfg, np_rng, sample_weight
-                )
-        # Everything is computed; only now does the estimator change, so an
-        # exception or an interrupt above leaves a fitted estimator as it was.
-        self.classes_ = classes
-        self.module_ = module.eval()
-        self.device_ = device
-        self.a1_max_, self.a2_max_ = a1_max, a2_max
-        self.a1_, self.a2_ = a1_eff, a2_eff
-        self.cluster_size_ = cluster_size
-        self.cluster_centers_ = clusters.centers
-        self.cluster_classes_ = classes[clusters.cluster_class]
-        self.cluster_labels_ = clusters.labels
-        self.n_clusters_per_class_ = np.bincount(
-            clusters.cluster_class, minlength=classes.size
-        )
-        self.history_ = history
-        self.n_iter_ = self.n_rounds * self.iterations_per_round
-        return self
+        return {"a1_max_": a1_max, "a2_max_": a2_max, "a1_": a1_eff, "a2_": a2_eff}
 
-    def transform(self, X):
-        """Embed ``X`` onto the unit sphere.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to embed.
-
-        Returns
-        -------
-        Z : ndarray of shape (n_samples, embedding_dim), dtype float32
-            Rows of unit L2 norm.
-        """
-        check_is_fitted(self)
-        X = validate_numeric(
-            self, X, accept_sparse="csr", dtype=[np.float32, np.float64], reset=False
-        )
-        device = inference_device(self.device)
-        with torch_threads(self.n_threads):
-            module = self.module_.to(device)
-            Z = embed(module, Rows(X, device), self.inference_batch_size)
-        return Z.reshape(X.shape[0], self.embedding_dim)
-
-    @property
-    def _n_features_out(self):
-        return self.embedding_dim
-
-    def _training_config(self, a1, a2, cluster_size):
+    def _objective_config(self, margins, cluster_size):
         s = self.samples_per_cluster
         s = min(20, cluster_size) if s == "auto" else int(s)
         return {
-            "a1": a1,
-            "a2": a2,
+            "a1": margins["a1_"],
+            "a2": margins["a2_"],
             "scale": float(self.scale),
-            "ce_weight": float(self.ce_weight),
-            "cost_sensitive": bool(self.cost_sensitive),
-            "cluster_size": cluster_size,
             "clusters_per_batch": int(self.clusters_per_batch),
             "samples_per_cluster": s,
             "batch_size": int(self.clusters_per_batch) * s,
-            "n_rounds": int(self.n_rounds),
-            "iterations_per_round": int(self.iterations_per_round),
-            "init": self.init,
-            "warmup_iterations": int(self.warmup_iterations),
             "query_sampling": self.query_sampling,
-            "embedding_dim": int(self.embedding_dim),
-            "inference_batch_size": int(self.inference_batch_size),
-            "make_optimizer": self._optimizer_factory(),
-            "max_grad_norm": self.max_grad_norm,
-            "verbose": self.verbose,
         }
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        tags.input_tags.sparse = True
-        tags.transformer_tags.preserves_dtype = ["float32"]
-        tags.non_deterministic = False
-        return tags
-
-
-class _log_level:
-    """Temporarily lower the package logger's level (None: leave it)."""
-
-    def __init__(self, level):
-        self.level = level
-
-    def __enter__(self):
-        self.previous = logger.level
-        if self.level is not None:
-            logger.setLevel(self.level)
-
-    def __exit__(self, *exc):
-        logger.setLevel(self.previous)
-
-
-def _ensure_log_handler():
-    if not logger.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("[CLMLE] %(message)s"))
-        logger.addHandler(handler)
+    def _make_objective(self, cfg, device):
+        return ClusterMarginObjective(cfg, device)

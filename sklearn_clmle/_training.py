@@ -1,4 +1,4 @@
-"""The CLMLE training procedure (CLMLE paper, Sec. 3.3, steps 1-5).
+"""The alternating training procedure (CLMLE Sec. 3.3; LMLE Sec. 3.2 steps 1-6).
 
 Kept apart from the estimator so that the loop reads in one sitting:
 cluster -> (sample a batch -> Eq. 9 loss -> step) x iterations -> re-cluster.
@@ -13,8 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from sklearn_clmle._clustering import ClassClusters, _normalize_inplace
-from sklearn_clmle._loss import cluster_margin_terms, row_weights, weighted_mean
-from sklearn_clmle._sampler import ClusterBatchSampler
+from sklearn_clmle._loss import row_weights, weighted_mean
 
 logger = logging.getLogger("sklearn_clmle")
 
@@ -216,59 +215,55 @@ def warmup(module, head, rows, y, cfg, rng, sample_weight=None):
     )
 
 
-def train_round(module, head, rows, y, clusters, sampler, optimizer, cfg,
-                sample_weight=None):
-    """``iterations_per_round`` CLMLE steps on fixed clusters.
+def train_round(module, head, rows, y, objective, optimizer, cfg, sample_weight=None):
+    """``iterations_per_round`` steps of ``objective`` on this round's clusters.
 
-    With ``cfg["ce_weight"] > 0`` each step adds that multiple of the
-    cross-entropy of ``head`` on the same batch (not in the paper; see
-    ``CLMLEEmbedder``'s ``ce_weight``). ``sample_weight`` (a tensor on the
-    rows' device) multiplies each row's weight in both terms. Returns the
-    per-iteration loss and gradient norm, and the time spent building batches.
+    Each step forwards the batch's rows, L2-normalises them, takes the
+    objective's per-anchor terms and their cost-sensitive weights (inverse
+    class frequency of the anchors in the batch), times ``sample_weight``
+    of the anchors when given. With ``cfg["ce_weight"] > 0`` the
+    cross-entropy of ``head`` on the anchors is added (not in the papers).
+    Returns the per-iteration loss and gradient norm, and the time spent
+    building batches.
     """
     ce_weight = cfg["ce_weight"]
     y_t = torch.as_tensor(y, device=rows.device)
-    cluster_class = torch.as_tensor(clusters.cluster_class, device=rows.device)
-    a2_class = torch.as_tensor(cfg["a2"], dtype=torch.float32, device=rows.device)
     losses = np.empty(cfg["iterations_per_round"])
     norms = np.empty(cfg["iterations_per_round"])
     sample_time = 0.0
     module.train()
     for it in range(cfg["iterations_per_round"]):
         t0 = time.perf_counter()
-        idx, batch_cluster, batch_clusters = sampler.sample()
+        idx, batch = objective.sample()
         sample_time += time.perf_counter() - t0
-        ids = torch.as_tensor(batch_cluster, device=rows.device)
-        idx_t = torch.as_tensor(idx, device=rows.device)
-        sw = None if sample_weight is None else sample_weight[idx_t]
-        classes = cluster_class[torch.as_tensor(batch_clusters, device=rows.device)]
         out = module(rows.take(idx))
-        z = F.normalize(out, dim=1)
-        t1, t2 = cluster_margin_terms(
-            z, ids, classes, cfg["a1"], a2_class[classes], cfg["scale"]
-        )
-        per_row = t1 + t2
-        w = row_weights(classes[ids], cfg["cost_sensitive"], per_row.dtype)
+        per_row, anchor_class, anchors = objective.terms(F.normalize(out, dim=1), batch)
+        anchor_idx = torch.as_tensor(idx, device=rows.device)[anchors]
+        sw = None if sample_weight is None else sample_weight[anchor_idx]
+        w = row_weights(anchor_class, cfg["cost_sensitive"], per_row.dtype)
         loss = weighted_mean(per_row, w if sw is None else w * sw)
         if ce_weight:
             loss = loss + ce_weight * weighted_cross_entropy(
-                head(out), y_t[idx_t], sample_weight=sw
+                head(out[anchors]), y_t[anchor_idx], sample_weight=sw
             )
         norms[it] = sgd_step(optimizer, loss, cfg["max_grad_norm"])
         losses[it] = loss.item()
         _check_finite(
-            losses[it], "cluster-margin",
-            _DIVERGENCE_HINT + " Or margins a1/a2 far above their bounds.",
+            losses[it], objective.phase,
+            _DIVERGENCE_HINT + f" Or margins {objective.margin_names} far above their bounds.",
         )
-        sampler.update(idx, per_row.detach().cpu().numpy())
+        objective.update(idx, per_row.detach())
     return losses, norms, sample_time
 
 
-def fit_clmle(module, X, y, n_classes, device, cfg, rng, sample_weight=None):
-    """Run the whole procedure; returns the final clusters and the history.
+def fit_embedding(module, X, y, n_classes, device, cfg, rng, objective, sample_weight=None):
+    """Run the alternation; returns the final clusters and the history.
 
-    ``sample_weight`` (ndarray of shape (n,) or None) weights every row's
-    loss terms, in the warm-up and in the CLMLE rounds.
+    Warm-up (or the inputs) gives the first features; each round clusters
+    every class on the current embedding, sets ``objective`` up on it and
+    trains ``iterations_per_round`` steps; a last embedding and clustering
+    give the fitted clusters. ``sample_weight`` (ndarray of shape (n,) or
+    None) weights every row's loss terms, in the warm-up and in the rounds.
     """
     rows = Rows(X, device)
     if sample_weight is not None:
@@ -290,7 +285,7 @@ def fit_clmle(module, X, y, n_classes, device, cfg, rng, sample_weight=None):
     if cfg["ce_weight"]:
         params += list(head.parameters())
     optimizer = cfg["make_optimizer"](params)
-    loss_cache = clusters = None
+    clusters = None
     for r in range(cfg["n_rounds"]):
         t0 = time.perf_counter()
         if r > 0:  # the previous round's embedding is refilled, not kept
@@ -302,16 +297,14 @@ def fit_clmle(module, X, y, n_classes, device, cfg, rng, sample_weight=None):
             previous=clusters, random_state=rng,
         )
         cluster_time = time.perf_counter() - t0
-        sampler = ClusterBatchSampler(
-            clusters, cfg["clusters_per_batch"], cfg["samples_per_cluster"],
-            cfg["query_sampling"], rng, loss_cache,
-        )
+        t0 = time.perf_counter()
+        objective.start_round(clusters, features, y, rng)
+        setup_time = time.perf_counter() - t0
         t0 = time.perf_counter()
         losses, norms, sample_time = train_round(
-            module, head, rows, y, clusters, sampler, optimizer, cfg, sample_weight
+            module, head, rows, y, objective, optimizer, cfg, sample_weight
         )
         train_time = time.perf_counter() - t0
-        loss_cache = sampler.loss_cache
         history["loss"].append(losses)
         history["grad_norm"].append(norms)
         history["rounds"].append({
@@ -319,6 +312,7 @@ def fit_clmle(module, X, y, n_classes, device, cfg, rng, sample_weight=None):
             "n_clusters": clusters.n_clusters,
             "embed_time": embed_time,
             "cluster_time": cluster_time,
+            "setup_time": setup_time,
             "train_time": train_time,
             "sample_time": sample_time,
             "mean_loss": float(losses.mean()) if losses.size else float("nan"),

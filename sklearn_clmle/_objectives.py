@@ -1,0 +1,106 @@
+"""What one training step optimises: CLMLE's Eq. 9 or LMLE's Eq. 2.
+
+An objective is set up once per round on the current clusters and
+embedding (``start_round``), then, each step, chooses the rows of a batch
+(``sample``), turns their unit-norm embeddings into per-anchor loss terms
+(``terms``) and sees the detached terms afterwards (``update``). The
+training loop (:mod:`sklearn_clmle._training`) is shared by both.
+"""
+
+import torch
+
+from sklearn_clmle._loss import cluster_margin_terms
+from sklearn_clmle._quintuplet_loss import quintuplet_terms
+from sklearn_clmle._quintuplets import ANCHOR, NEGATIVE, P_MINUS2, QuintupletSampler
+from sklearn_clmle._sampler import ClusterBatchSampler
+
+
+class ClusterMarginObjective:
+    """CLMLE: cluster batches (Sec. 3.3) and the cluster-margin loss (Eq. 9)."""
+
+    phase = "cluster-margin"
+    margin_names = "a1/a2"
+
+    def __init__(self, cfg, device):
+        self.cfg = cfg
+        self.device = device
+        self.a2 = torch.as_tensor(cfg["a2"], dtype=torch.float32, device=device)
+        self.loss_cache = None
+
+    def start_round(self, clusters, features, y, rng):
+        cfg = self.cfg
+        self.sampler = ClusterBatchSampler(
+            clusters, cfg["clusters_per_batch"], cfg["samples_per_cluster"],
+            cfg["query_sampling"], rng, self.loss_cache,
+        )
+        self.loss_cache = self.sampler.loss_cache
+        self.cluster_class = torch.as_tensor(clusters.cluster_class, device=self.device)
+
+    def sample(self):
+        """Row indices of the batch, and what ``terms`` needs to score it."""
+        idx, batch_cluster, batch_clusters = self.sampler.sample()
+        ids = torch.as_tensor(batch_cluster, device=self.device)
+        classes = self.cluster_class[torch.as_tensor(batch_clusters, device=self.device)]
+        return idx, (ids, classes)
+
+    def terms(self, z, batch):
+        """Per-anchor loss, the anchors' classes and their rows in the batch."""
+        ids, classes = batch
+        t1, t2 = cluster_margin_terms(
+            z, ids, classes, self.cfg["a1"], self.a2[classes], self.cfg["scale"]
+        )
+        return t1 + t2, classes[ids], slice(None)
+
+    def update(self, idx, per_row):
+        self.sampler.update(idx, per_row.cpu().numpy())
+
+
+class QuintupletObjective:
+    """LMLE: quintuplets from a lookup table and the triple-header hinge loss.
+
+    ``cfg["loss"] == "triplet"`` keeps only the class-level term
+    ``[g3 + D(a, p--) - D(a, n)]_+`` on (anchor, farthest same-class,
+    nearest other-class) triplets: the triplet-loss baseline of the LMLE
+    paper, on the same table and batches.
+    """
+
+    phase = "quintuplet"
+    margin_names = "g1/g2/g3"
+
+    def __init__(self, cfg, device):
+        self.cfg = cfg
+        self.device = device
+        self.triplet = cfg["loss"] == "triplet"
+        self.members = (ANCHOR, P_MINUS2, NEGATIVE) if self.triplet else tuple(range(5))
+        self.n_anchors = max(1, cfg["batch_size"] // len(self.members))
+        self.g2 = torch.as_tensor(cfg["g2"], dtype=torch.float32, device=device)
+
+    def start_round(self, clusters, features, y, rng):
+        self.y = torch.as_tensor(y, device=self.device)
+        self.sampler = QuintupletSampler(
+            features, y, clusters.labels, self.cfg["subset_fraction"], rng
+        )
+
+    def sample(self):
+        table, has_p_minus = self.sampler.sample(self.n_anchors)
+        idx = table[:, self.members].T.reshape(-1)  # all anchors, then each member
+        anchor_class = self.y[torch.as_tensor(table[:, ANCHOR], device=self.device)]
+        return idx, (anchor_class, torch.as_tensor(has_p_minus, device=self.device))
+
+    def terms(self, z, batch):
+        anchor_class, has_p_minus = batch
+        parts = z.split(self.n_anchors)
+        if self.triplet:
+            a, pmm, n = parts
+            _, _, sigma = quintuplet_terms(a, a, a, pmm, n, 0.0, 0.0, self.cfg["g3"])
+            per_row = sigma
+        else:
+            eps, tau, sigma = quintuplet_terms(
+                *parts, self.cfg["g1"], self.g2[anchor_class], self.cfg["g3"]
+            )
+            # Without another cluster in the anchor's class, p- is absent.
+            per_row = (eps + tau) * has_p_minus + sigma
+        return per_row, anchor_class, slice(0, self.n_anchors)
+
+    def update(self, idx, per_row):
+        """Nothing to cache: the table is fixed for the round."""
