@@ -11,6 +11,11 @@ CrossEntropyClassifier
     cross-entropy: the deep baselines.
 ClusterMarginLoss
     The Eq. 9 loss as a ``torch.nn.Module``, for your own training loops.
+LMLEEmbedder
+    The predecessor LMLE (quintuplet loss, or a triplet baseline) as a
+    transformer, trained by the same machinery.
+QuintupletLoss
+    LMLE's triple-header hinge loss (Eq. 2) as a ``torch.nn.Module``.
 save, load
     Write and read estimators in a format that runs no code when loaded
     (:mod:`sklearn_clmle.persistence`).
@@ -21,7 +26,9 @@ InconsistentVersionWarning
 from sklearn_clmle._classifier import KNearestClusterClassifier
 from sklearn_clmle._cross_entropy import CrossEntropyClassifier
 from sklearn_clmle._embedder import CLMLEEmbedder
+from sklearn_clmle._lmle import LMLEEmbedder
 from sklearn_clmle._loss import ClusterMarginLoss
+from sklearn_clmle._quintuplet_loss import QuintupletLoss
 from sklearn_clmle.exceptions import InconsistentVersionWarning
 from sklearn_clmle.persistence import load, save
 
@@ -31,6 +38,8 @@ __all__ = [
     "CrossEntropyClassifier",
     "InconsistentVersionWarning",
     "KNearestClusterClassifier",
+    "LMLEEmbedder",
+    "QuintupletLoss",
     "__version__",
     "load",
     "save",

@@ -127,7 +127,10 @@ class QuintupletLoss(nn.Module):
         loss : Tensor
             Scalar; 0 with a gradient for an empty batch.
         """
-        per_row = self.per_sample(anchor, p_plus, p_minus, p_minus2, negative)
+        _check((anchor, p_plus, p_minus, p_minus2, negative), sample_weight)
+        per_row = sum(quintuplet_terms(
+            anchor, p_plus, p_minus, p_minus2, negative, self.g1, self.g2, self.g3
+        ))
         if sample_weight is None:
             sample_weight = torch.ones_like(per_row)
         return weighted_mean(per_row, sample_weight)

@@ -93,7 +93,7 @@ class QuintupletSampler:
 
     def __init__(self, features, y, cluster_labels, subset_fraction, rng):
         self.rng = rng
-        subset = stratified_half(y, subset_fraction, rng)
+        self.subset = subset = stratified_half(y, subset_fraction, rng)
         table, has_p_minus = quintuplet_table(features, y, cluster_labels, subset)
         anchor_class = y[table[:, ANCHOR]]
         order = np.argsort(anchor_class, kind="stable")

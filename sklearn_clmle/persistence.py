@@ -33,6 +33,7 @@ from sklearn_clmle._classifier import KNearestClusterClassifier
 from sklearn_clmle._codec import ARRAY_KINDS, Encoder, decode
 from sklearn_clmle._cross_entropy import CrossEntropyClassifier
 from sklearn_clmle._embedder import CLMLEEmbedder
+from sklearn_clmle._lmle import LMLEEmbedder
 from sklearn_clmle._versioning import package_version, warn_if_other_version
 
 __all__ = ["FORMAT_VERSION", "load", "save"]
@@ -43,7 +44,8 @@ _FORMAT_NAME = "sklearn_clmle"
 #: The only classes :func:`load` builds, by name.
 _CLASSES = {
     cls.__name__: cls
-    for cls in (CLMLEEmbedder, CrossEntropyClassifier, KNearestClusterClassifier)
+    for cls in (CLMLEEmbedder, CrossEntropyClassifier, KNearestClusterClassifier,
+                LMLEEmbedder)
 }
 _MEMBERS = ("meta.json", "params.json", "attributes.json", "arrays.npz", "weights.pt")
 _REQUESTS = "_metadata_request"
@@ -54,7 +56,8 @@ def save(estimator, path):
 
     Parameters
     ----------
-    estimator : CLMLEEmbedder, CrossEntropyClassifier or KNearestClusterClassifier
+    estimator : CLMLEEmbedder, LMLEEmbedder, CrossEntropyClassifier or
+        KNearestClusterClassifier
         Fitted or not. Its modules are stored on the CPU.
     path : str, path-like or binary file object
         Destination; an existing file is replaced.
@@ -158,7 +161,8 @@ def load(path, *, backbone=None):
 
     Returns
     -------
-    estimator : CLMLEEmbedder, CrossEntropyClassifier or KNearestClusterClassifier
+    estimator : CLMLEEmbedder, LMLEEmbedder, CrossEntropyClassifier or
+        KNearestClusterClassifier
         With the saved parameters and fitted attributes; its modules are on
         the CPU, in eval mode. ``device_`` is kept as saved.
 

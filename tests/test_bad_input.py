@@ -18,6 +18,7 @@ from sklearn_clmle import (
     CLMLEEmbedder,
     CrossEntropyClassifier,
     KNearestClusterClassifier,
+    LMLEEmbedder,
     _classifier,
     _cross_entropy,
     _training,
@@ -31,6 +32,10 @@ X, Y = make_classification(
 
 def embedder(**kw):
     return CLMLEEmbedder(**{**FAST_PARAMS, **kw})
+
+
+def lmle(**kw):
+    return LMLEEmbedder(**{**FAST_PARAMS, **kw})
 
 
 def classifier(**kw):
@@ -47,7 +52,7 @@ def pipeline():
     return make_pipeline(embedder(), classifier())
 
 
-MAKERS = {"embedder": embedder, "classifier": classifier,
+MAKERS = {"embedder": embedder, "lmle": lmle, "classifier": classifier,
           "cross_entropy": cross_entropy, "pipeline": pipeline}
 
 
@@ -104,7 +109,7 @@ def _fitted(kind):
 
 
 def _method(kind):
-    return "transform" if kind == "embedder" else "predict"
+    return "transform" if kind in ("embedder", "lmle") else "predict"
 
 
 PREDICT_CASES = {
@@ -155,6 +160,13 @@ BAD_PARAMS = [
     (embedder, dict(query_sampling="random")),
     (embedder, dict(n_threads=0)),
     (embedder, dict(inference_batch_size=0)),
+    (lmle, dict(g1=-0.1)),
+    (lmle, dict(g2="big")),
+    (lmle, dict(g3=-1)),
+    (lmle, dict(loss="contrastive")),
+    (lmle, dict(batch_size=4)),
+    (lmle, dict(subset_fraction=0.0)),
+    (lmle, dict(subset_fraction=1.5)),
     (classifier, dict(n_neighbors=0)),
     (classifier, dict(n_neighbors=-1)),
     (classifier, dict(cluster_size=0)),
@@ -226,6 +238,7 @@ def _raiser(exc):
 #: Where to break each estimator's fit, after validation and some work.
 BREAK_POINTS = {
     "embedder": (_training, "train_round"),
+    "lmle": (_training, "train_round"),
     "cross_entropy": (_cross_entropy, "cross_entropy_steps"),
     "classifier": (_classifier, "CentroidIndex"),
 }

@@ -7,6 +7,7 @@ from sklearn_clmle import (
     CLMLEEmbedder,
     CrossEntropyClassifier,
     KNearestClusterClassifier,
+    LMLEEmbedder,
 )
 
 #: Weighting a row by an integer k cannot reproduce fitting on k copies of it
@@ -29,6 +30,7 @@ EXPECTED_FAILED_CHECKS = {
     },
     "KNearestClusterClassifier": {},
 }
+EXPECTED_FAILED_CHECKS["LMLEEmbedder"] = EXPECTED_FAILED_CHECKS["CLMLEEmbedder"]
 #: FAST_PARAMS without the embedder-only settings.
 CE_PARAMS = dict(
     max_iter=100, embedding_dim=8, backbone_kwargs={"hidden_layer_sizes": (16,)},
@@ -39,6 +41,7 @@ CE_PARAMS = dict(
 @parametrize_with_checks(
     [
         CLMLEEmbedder(**FAST_PARAMS),
+        LMLEEmbedder(**FAST_PARAMS),
         KNearestClusterClassifier(n_neighbors=5, cluster_size=5, random_state=0),
         CrossEntropyClassifier(**CE_PARAMS),
     ],

@@ -1,0 +1,228 @@
+"""LMLEEmbedder: the LMLE embedding (quintuplet loss) as a transformer."""
+
+from numbers import Integral, Real
+
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from sklearn_clmle._embedder_base import EmbedderBase
+from sklearn_clmle._margins import resolve_lmle_margins
+from sklearn_clmle._objectives import QuintupletObjective
+from sklearn_clmle._torch_base import TORCH_PARAMETER_CONSTRAINTS
+
+_MARGIN = [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})]
+
+
+class LMLEEmbedder(EmbedderBase):
+    """Large Margin Local Embedding (LMLE) as a transformer.
+
+    The predecessor of CLMLE (Huang et al., CVPR 2016), trained by the same
+    machinery as :class:`CLMLEEmbedder`: cluster every class on the current
+    embedding, then, each round, build a lookup table of quintuplets on a
+    random half of the training rows (anchor; its farthest neighbour in its
+    cluster; its nearest same-class neighbour in another cluster; its
+    farthest same-class neighbour; its nearest other-class neighbour), draw
+    class-balanced batches of anchors and minimise the triple-header hinge
+    loss (LMLE Eq. 2) on the unit-norm embeddings. ``loss="triplet"`` keeps
+    the class-level term only: the triplet-loss baseline. Pair it with
+    ``KNearestClusterClassifier(rule="lmle")`` for LMLE-kNN (Eq. 3).
+
+    Parameters
+    ----------
+    g1 : float or "auto", default="auto"
+        Margin between a cluster and the nearest other cluster of the same
+        class, on squared Euclidean distances. Bound ``g1_max_ = 2 sin(pi
+        l / L)`` (LMLE Sec. 3.2 with s = 1); ``"auto"`` uses half of it; a
+        value above it is clipped with a ``UserWarning``.
+    g2 : float or "auto", default="auto"
+        Margin between the nearest other cluster and the farthest member of
+        the class; per class bounded by ``g2_max_[c] = 2 sin(pi max(L_c -
+        l, 0) / L)``; ``"auto"`` uses half of each bound.
+    g3 : float or "auto", default="auto"
+        Margin between the class and the nearest other class (also the
+        triplet margin); bound ``g3_max_ = 2 sin(pi / C)``.
+    loss : {"quintuplet", "triplet"}, default="quintuplet"
+        The LMLE loss (Eq. 2), or only its class-level term on (anchor,
+        farthest same-class, nearest other-class) triplets.
+    embedding_dim : int, default=64
+        Width d of the embedding.
+    backbone : str, torch.nn.Module or callable, default="mlp"
+        As in :class:`CLMLEEmbedder`: ``"mlp"``, ``"cnn1d"``, ``"cnn2d"``,
+        a module (deep-copied) or a factory.
+    backbone_kwargs : dict, default=None
+        Keyword arguments of the registered backbone.
+    cluster_size : int or "auto", default="auto"
+        Cluster size l, as in :class:`CLMLEEmbedder`.
+    batch_size : int, default=240
+        Rows forwarded per step: ``batch_size // 5`` quintuplets (``// 3``
+        triplets), the same per class up to one. 240 matches CLMLE's
+        default batch of 12 clusters x 20 rows, so a step costs the same.
+    subset_fraction : float, default=0.5
+        Share of every class's rows (at least one) the quintuplet table is
+        computed on each round (paper: a random 50%). Its cost is
+        O((subset_fraction n)^2 d) per round.
+    n_rounds : int, default=5
+        Alternation rounds of clustering, table building and training.
+    iterations_per_round : int, default=200
+        Training iterations between two clusterings (paper: 5000).
+    init : {"warmup", "input"}, default="warmup"
+        Prior features of the first clustering, as in :class:`CLMLEEmbedder`.
+    warmup_iterations : int, default=200
+        Iterations of the cross-entropy warm-up (``init="warmup"``).
+    cost_sensitive : bool, default=True
+        Weight each quintuplet by the inverse frequency of its anchor's
+        class in the batch (identical class weights, as the paper asks).
+    ce_weight : float, default=0.0
+        Weight of a cross-entropy term on the anchors (not in the paper;
+        see :class:`CLMLEEmbedder`). 0 is the paper.
+    learning_rate : float, default=0.01
+        SGD learning rate.
+    momentum : float, default=0.9
+        SGD momentum.
+    weight_decay : float, default=5e-4
+        SGD weight decay (the paper's lambda).
+    max_grad_norm : float or None, default=None
+        Gradient-norm clipping, as in :class:`CLMLEEmbedder`.
+    inference_batch_size : int, default=4096
+        Rows per forward pass in ``transform`` and between rounds.
+    device : str or torch.device, default="auto"
+        ``"auto"`` picks CUDA when available at fit time, else CPU.
+    n_threads : int, default=None
+        Torch and BLAS threads during fit/transform (restored afterwards).
+    deterministic : bool, default=False
+        Ask torch for deterministic algorithms during fit (best effort on GPU).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the clustering, the table subset and the batches.
+    verbose : int, default=0
+        0 is silent; 1 logs one line per round on the ``sklearn_clmle`` logger.
+
+    Attributes
+    ----------
+    classes_, n_features_in_, feature_names_in_, module_, device_, \
+cluster_size_, cluster_centers_, cluster_classes_, cluster_labels_, \
+n_clusters_per_class_, history_, n_iter_
+        As in :class:`CLMLEEmbedder` (``history_["rounds"]`` also gives
+        ``setup_time``, the seconds spent building the quintuplet table).
+    g1_max_ : float
+        Bound ``2 sin(pi l / L)`` of ``g1``.
+    g2_max_ : ndarray of shape (n_classes,)
+        Per-class bounds ``2 sin(pi max(L_c - l, 0) / L)`` of ``g2``.
+    g3_max_ : float
+        Bound ``2 sin(pi / C)`` of ``g3``.
+    g1_, g3_ : float
+        Margins used in training.
+    g2_ : ndarray of shape (n_classes,)
+        Per-class ``g2`` used in training.
+
+    References
+    ----------
+    C. Huang, Y. Li, C. C. Loy, X. Tang. "Learning Deep Representation for
+    Imbalanced Classification", CVPR 2016 (LMLE).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn_clmle import LMLEEmbedder
+    >>> X, y = make_classification(200, n_features=8, weights=[0.8], random_state=0)
+    >>> emb = LMLEEmbedder(n_rounds=1, iterations_per_round=20,
+    ...                    warmup_iterations=20, random_state=0).fit(X, y)
+    >>> emb.transform(X).shape
+    (200, 64)
+    """
+
+    _parameter_constraints = {
+        **TORCH_PARAMETER_CONSTRAINTS,
+        "g1": _MARGIN,
+        "g2": _MARGIN,
+        "g3": _MARGIN,
+        "loss": [StrOptions({"quintuplet", "triplet"})],
+        "cluster_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "batch_size": [Interval(Integral, 5, None, closed="left")],
+        "subset_fraction": [Interval(Real, 0, 1, closed="right")],
+        "n_rounds": [Interval(Integral, 1, None, closed="left")],
+        "iterations_per_round": [Interval(Integral, 1, None, closed="left")],
+        "init": [StrOptions({"warmup", "input"})],
+        "warmup_iterations": [Interval(Integral, 0, None, closed="left")],
+        "cost_sensitive": ["boolean"],
+        "ce_weight": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        g1="auto",
+        g2="auto",
+        g3="auto",
+        *,
+        loss="quintuplet",
+        embedding_dim=64,
+        backbone="mlp",
+        backbone_kwargs=None,
+        cluster_size="auto",
+        batch_size=240,
+        subset_fraction=0.5,
+        n_rounds=5,
+        iterations_per_round=200,
+        init="warmup",
+        warmup_iterations=200,
+        cost_sensitive=True,
+        ce_weight=0.0,
+        learning_rate=0.01,
+        momentum=0.9,
+        weight_decay=5e-4,
+        max_grad_norm=None,
+        inference_batch_size=4096,
+        device="auto",
+        n_threads=None,
+        deterministic=False,
+        random_state=None,
+        verbose=0,
+    ):
+        self.g1 = g1
+        self.g2 = g2
+        self.g3 = g3
+        self.loss = loss
+        self.embedding_dim = embedding_dim
+        self.backbone = backbone
+        self.backbone_kwargs = backbone_kwargs
+        self.cluster_size = cluster_size
+        self.batch_size = batch_size
+        self.subset_fraction = subset_fraction
+        self.n_rounds = n_rounds
+        self.iterations_per_round = iterations_per_round
+        self.init = init
+        self.warmup_iterations = warmup_iterations
+        self.cost_sensitive = cost_sensitive
+        self.ce_weight = ce_weight
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.max_grad_norm = max_grad_norm
+        self.inference_batch_size = inference_batch_size
+        self.device = device
+        self.n_threads = n_threads
+        self.deterministic = deterministic
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _resolve_margins(self, counts, classes, cluster_size):
+        bounds, effective = resolve_lmle_margins(
+            self.g1, self.g2, self.g3, counts, classes, cluster_size
+        )
+        names = ("g1", "g2", "g3")
+        return {
+            **{f"{n}_max_": b for n, b in zip(names, bounds)},
+            **{f"{n}_": e for n, e in zip(names, effective)},
+        }
+
+    def _objective_config(self, margins, cluster_size):
+        return {
+            "g1": margins["g1_"],
+            "g2": margins["g2_"],
+            "g3": margins["g3_"],
+            "loss": self.loss,
+            "batch_size": int(self.batch_size),
+            "subset_fraction": float(self.subset_fraction),
+        }
+
+    def _make_objective(self, cfg, device):
+        return QuintupletObjective(cfg, device)
