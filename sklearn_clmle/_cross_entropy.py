@@ -17,7 +17,6 @@ from sklearn_clmle._runtime import inference_device, resolve_device, torch_threa
 from sklearn_clmle._torch_base import TORCH_PARAMETER_CONSTRAINTS, TorchEstimatorMixin
 from sklearn_clmle._training import Rows, cross_entropy_steps, embed
 from sklearn_clmle._validation import (
-    check_sample_weight,
     keep_fitted_state_on_failure,
     validate_numeric,
 )
@@ -177,8 +176,9 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
             return self._fit(X, y, sample_weight)
 
     def _fit(self, X, y, sample_weight):
-        X, y_enc, classes, counts = self._validate_training_data(X, y)
-        sample_weight = check_sample_weight(sample_weight, X)
+        X, y_enc, classes, counts, sample_weight = self._validate_training_data(
+            X, y, sample_weight
+        )
         weights = self._class_weights(classes, counts)
         prior = counts / counts.sum()
         device = resolve_device(self.device)

@@ -22,7 +22,6 @@ from sklearn_clmle._runtime import inference_device, resolve_device, torch_threa
 from sklearn_clmle._torch_base import TorchEstimatorMixin
 from sklearn_clmle._training import Rows, embed, fit_embedding, logger
 from sklearn_clmle._validation import (
-    check_sample_weight,
     keep_fitted_state_on_failure,
     validate_numeric,
 )
@@ -62,8 +61,9 @@ class EmbedderBase(
             return self._fit(X, y, sample_weight)
 
     def _fit(self, X, y, sample_weight):
-        X, y_enc, classes, counts = self._validate_training_data(X, y)
-        sample_weight = check_sample_weight(sample_weight, X)
+        X, y_enc, classes, counts, sample_weight = self._validate_training_data(
+            X, y, sample_weight
+        )
         cluster_size = resolve_cluster_size(self.cluster_size, y_enc.size, classes.size)
         margins = self._resolve_margins(counts, classes, cluster_size)
         device = resolve_device(self.device)

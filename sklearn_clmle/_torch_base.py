@@ -21,6 +21,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn_clmle._runtime import seed_from, seeded_torch, torch_threads
 from sklearn_clmle._validation import (
     check_class_targets,
+    check_sample_weight,
     check_single_label,
     validate_numeric,
 )
@@ -46,8 +47,11 @@ TORCH_PARAMETER_CONSTRAINTS = {
 class TorchEstimatorMixin(VersionStampMixin):
     """Fit-time plumbing of the estimators that train a torch backbone."""
 
-    def _validate_training_data(self, X, y):
-        """Validated ``X``, encoded ``y``, the classes and their counts."""
+    def _validate_training_data(self, X, y, sample_weight=None):
+        """Validated ``X``, encoded ``y``, the classes, their counts and the weights.
+
+        ``sample_weight`` comes back as float32 of shape (n_samples,), or None.
+        """
         owner = type(self).__name__
         check_single_label(y, owner)
         X, y = validate_numeric(
@@ -57,7 +61,8 @@ class TorchEstimatorMixin(VersionStampMixin):
         encoder = LabelEncoder().fit(y)
         y_enc = encoder.transform(y)
         counts = np.bincount(y_enc, minlength=encoder.classes_.size)
-        return X, y_enc, encoder.classes_, counts
+        sample_weight = check_sample_weight(sample_weight, X)
+        return X, y_enc, encoder.classes_, counts, sample_weight
 
     def _numpy_rng(self):
         rng = check_random_state(self.random_state)
