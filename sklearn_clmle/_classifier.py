@@ -92,9 +92,9 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
     ----------
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined when X has string column names.
-    cluster_centers_ : ndarray of shape (n_clusters, n_features_in_)
+    cluster_centers_ : ndarray of shape (n_clusters, `n_features_in_`)
         Unit-norm centroids.
     cluster_classes_ : ndarray of shape (n_clusters,)
         Class label of each centroid.

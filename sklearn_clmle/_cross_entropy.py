@@ -94,7 +94,7 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         Number of steps run.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when X has string column names.
 
     Examples

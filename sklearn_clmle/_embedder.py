@@ -117,7 +117,7 @@ class CLMLEEmbedder(EmbedderBase):
         Class labels.
     n_features_in_ : int
         Number of input features.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Input feature names, when X has string column names.
     module_ : torch.nn.Module
         The trained backbone (its output is normalised by ``transform``).

@@ -174,7 +174,22 @@ class ClusterMarginLoss(nn.Module):
         self.scale = scale
 
     def per_sample(self, embeddings, cluster_ids, cluster_classes):
-        """Unweighted ``term1_i + term2_i`` for every row, shape (n,)."""
+        """Unweighted ``term1_i + term2_i`` for every row.
+
+        Parameters
+        ----------
+        embeddings : Tensor of shape (n, d)
+            Unit-norm embeddings.
+        cluster_ids : Tensor of shape (n,)
+            Batch cluster of each row, in ``[0, M)``.
+        cluster_classes : Tensor of shape (M,)
+            Class of each batch cluster.
+
+        Returns
+        -------
+        terms : Tensor of shape (n,)
+            The two hinge terms of Eq. 9 per row, before weighting.
+        """
         _check_inputs(embeddings, cluster_ids, cluster_classes, None)
         t1, t2 = cluster_margin_terms(
             embeddings, cluster_ids, cluster_classes, self.a1, self.a2, self.scale

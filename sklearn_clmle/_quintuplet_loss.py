@@ -104,7 +104,18 @@ class QuintupletLoss(nn.Module):
         self.g3 = g3
 
     def per_sample(self, anchor, p_plus, p_minus, p_minus2, negative):
-        """Unweighted ``eps_i + tau_i + sigma_i`` for every quintuplet, shape (n,)."""
+        """Unweighted ``eps_i + tau_i + sigma_i`` for every quintuplet.
+
+        Parameters
+        ----------
+        anchor, p_plus, p_minus, p_minus2, negative : Tensor of shape (n, d)
+            Unit-norm embeddings; row i of each is the i-th quintuplet.
+
+        Returns
+        -------
+        terms : Tensor of shape (n,)
+            The three hinge terms of Eq. 2 per quintuplet, before weighting.
+        """
         _check((anchor, p_plus, p_minus, p_minus2, negative), None)
         eps, tau, sigma = quintuplet_terms(
             anchor, p_plus, p_minus, p_minus2, negative, self.g1, self.g2, self.g3

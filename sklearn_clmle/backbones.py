@@ -28,15 +28,22 @@ class MLP(nn.Module):
     dropout : float, default=0.2
         Dropout probability after each hidden layer.
 
+    Notes
+    -----
     The defaults were chosen on long-tailed digits
     (``benchmarks/results/defaults.md``): one wide hidden layer with dropout
     generalised better from a few hundred samples than a (256,) layer
     without dropout and a 32-d output.
 
-    Notes
-    -----
     There is no BatchNorm: CLMLE batches are made of a few clusters, so their
     statistics are far from the data's and would be learned wrongly.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_clmle.backbones import MLP
+    >>> MLP(8, 4, hidden_layer_sizes=(16,))(torch.randn(3, 8)).shape
+    torch.Size([3, 4])
     """
 
     def __init__(self, n_features_in, embedding_dim, hidden_layer_sizes=(512,),
@@ -103,9 +110,18 @@ class CNN1D(nn.Module):
     dropout : float, default=0.2
         Dropout probability before the output layer.
 
+    Notes
+    -----
     The defaults were chosen on long-tailed MNIST-1D
     (``benchmarks/results/backbones.md``). There is no BatchNorm, for the
     reason given in :class:`MLP`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_clmle.backbones import CNN1D
+    >>> CNN1D(40, 16)(torch.randn(3, 40)).shape
+    torch.Size([3, 16])
     """
 
     def __init__(self, n_features_in, embedding_dim, channels=(32, 32, 32),
@@ -148,8 +164,17 @@ class CNN2D(nn.Module):
     dropout : float, default=0.2
         Dropout probability before the output layer.
 
+    Notes
+    -----
     The defaults were chosen on long-tailed digits
     (``benchmarks/results/backbones.md``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_clmle.backbones import CNN2D
+    >>> CNN2D(64, 16)(torch.randn(3, 64)).shape  # 8 x 8 images
+    torch.Size([3, 16])
     """
 
     def __init__(self, n_features_in, embedding_dim, image_shape=None,
@@ -190,6 +215,36 @@ def build_backbone(backbone, n_features_in, embedding_dim, backbone_kwargs):
 
     A module instance is deep-copied, so ``fit`` never changes the user's
     object and refitting starts from the same weights.
+
+    Parameters
+    ----------
+    backbone : str, torch.nn.Module or callable
+        A name in :data:`BACKBONES`, a module, or a factory
+        ``(n_features_in, embedding_dim, **backbone_kwargs) -> Module``.
+    n_features_in : int
+        Input width.
+    embedding_dim : int
+        Output width.
+    backbone_kwargs : dict or None
+        Keyword arguments of a registered backbone or a factory.
+
+    Returns
+    -------
+    module : torch.nn.Module
+        A new module (a deep copy when ``backbone`` is a module).
+
+    Examples
+    --------
+    >>> from sklearn_clmle.backbones import build_backbone
+    >>> build_backbone("mlp", 8, 4, {"hidden_layer_sizes": (16,)})
+    MLP(
+      (net): Sequential(
+        (0): Linear(in_features=8, out_features=16, bias=True)
+        (1): ReLU()
+        (2): Dropout(p=0.2, inplace=False)
+        (3): Linear(in_features=16, out_features=4, bias=True)
+      )
+    )
     """
     kwargs = dict(backbone_kwargs or {})
     if isinstance(backbone, str):

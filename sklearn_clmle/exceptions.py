@@ -10,6 +10,17 @@ class InconsistentVersionWarning(UserWarning):
     The model usually still works, but nothing guarantees it; refit it, or
     load it with the version named in the message.
 
+    Parameters
+    ----------
+    message : str
+        The warning text.
+    estimator_name : str, default=None
+        Class of the loaded estimator.
+    original_version : str, default=None
+        sklearn_clmle version that saved it.
+    current_version : str, default=None
+        sklearn_clmle version loading it.
+
     Attributes
     ----------
     estimator_name : str
