@@ -75,7 +75,7 @@ sphinx_gallery_conf = {
     "examples_dirs": str(HERE.parent / "examples"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
-    "ignore_pattern": r"quickstart\.py$",
+    "ignore_pattern": r"(^|[/\\])quickstart\.py$",
     "download_all_examples": False,
     "remove_config_comments": True,
     "abort_on_example_error": True,
@@ -106,3 +106,15 @@ if (_LOCAL_MATHJAX / "MathJax.js").is_file():
         shutil.copytree(_LOCAL_MATHJAX, _target, symlinks=False)
     html_static_path.append(str(HERE / "_build_static"))
     mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML"
+    # Debian ships MathJax 2: configure it the version-2 way, and keep MyST
+    # from writing its version-3 configuration. MyST marks its sections
+    # ``tex2jax_ignore`` and its maths ``math``, so only those are processed.
+    myst_update_mathjax = False
+    mathjax2_config = {
+        "tex2jax": {
+            "inlineMath": [["\\(", "\\)"]],
+            "displayMath": [["\\[", "\\]"]],
+            "processClass": "math|output_area",
+            "ignoreClass": "tex2jax_ignore|mathjax_ignore|document",
+        },
+    }

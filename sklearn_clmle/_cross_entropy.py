@@ -58,7 +58,7 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         SGD momentum.
     weight_decay : float, default=5e-4
         L2 penalty.
-    max_grad_norm : float or None, default=MGN
+    max_grad_norm : float or None, default=None
         Clip the total L2 norm of the gradients to this value before each
         SGD step (``torch.nn.utils.clip_grad_norm_``); None does not clip.
         Steps whose norm is below it are unchanged, so it only acts when

@@ -89,7 +89,7 @@ class CLMLEEmbedder(EmbedderBase):
         SGD momentum (paper).
     weight_decay : float, default=5e-4
         SGD weight decay (paper).
-    max_grad_norm : float or None, default=MGN
+    max_grad_norm : float or None, default=None
         Clip the total L2 norm of the gradients to this value before each
         SGD step (``torch.nn.utils.clip_grad_norm_``); None does not clip
         (the paper). Steps whose norm is below it are unchanged, so it only
