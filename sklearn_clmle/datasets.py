@@ -108,6 +108,17 @@ def load_long_tailed_mnist1d(imbalance_ratio=10, random_state=0):
     Returns
     -------
     X_train, X_test, y_train, y_test : ndarrays
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_clmle.datasets import load_long_tailed_mnist1d
+    >>> X_train, X_test, y_train, y_test = load_long_tailed_mnist1d(10)
+    >>> X_train.shape[1], X_test.shape
+    (40, (1000, 40))
+    >>> counts = np.bincount(y_train)
+    >>> int(counts.max() / counts.min())
+    10
     """
     try:
         from mnist1d.data import get_dataset_args, make_dataset

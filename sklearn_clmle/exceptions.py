@@ -29,6 +29,21 @@ class InconsistentVersionWarning(UserWarning):
         sklearn_clmle version that saved it.
     current_version : str
         sklearn_clmle version loading it.
+
+    Examples
+    --------
+    Turn it into an error where a silently different model is not acceptable:
+
+    >>> import warnings
+    >>> from sklearn_clmle import InconsistentVersionWarning
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", InconsistentVersionWarning)
+    ...     try:
+    ...         warnings.warn(InconsistentVersionWarning(
+    ...             "saved by 0.0.1", original_version="0.0.1", current_version="0.1.0"))
+    ...     except InconsistentVersionWarning as w:
+    ...         print(w.original_version)
+    0.0.1
     """
 
     def __init__(self, message, *, estimator_name=None, original_version=None,

@@ -56,3 +56,22 @@ def test_getting_started_quickstart_runs(capsys):
     scores = [float(line.rsplit(" ", 1)[1]) for line in out.splitlines()
               if "balanced accuracy" in line]
     assert len(scores) == 2 and all(0.8 < s <= 1.0 for s in scores)
+
+
+def _public_objects():
+    import sklearn_clmle
+    from sklearn_clmle import backbones, datasets
+
+    names = [(sklearn_clmle, n) for n in sklearn_clmle.__all__ if n != "__version__"]
+    names += [(backbones, n) for n in ("MLP", "CNN1D", "CNN2D", "build_backbone")]
+    names += [(datasets, n) for n in ("load_long_tailed_digits", "load_long_tailed_mnist1d",
+                                      "long_tail_indices")]
+    return [(f"{module.__name__}.{name}", getattr(module, name)) for module, name in names]
+
+
+@pytest.mark.parametrize("qualname, obj", _public_objects(), ids=lambda v: str(v)[:40])
+def test_every_public_name_has_an_examples_section_and_an_api_page(qualname, obj):
+    doc = obj.__doc__ or ""
+    examples = doc.split("\n    Examples\n    --------\n", 1)
+    assert len(examples) == 2 and ">>> " in examples[1], f"{qualname} has no doctest example"
+    assert qualname.rsplit(".", 1)[1] in (ROOT / "docs" / "api.rst").read_text()
