@@ -29,6 +29,7 @@ from sklearn_clmle._embedder import CLMLEEmbedder
 from sklearn_clmle._lmle import LMLEEmbedder
 from sklearn_clmle._loss import ClusterMarginLoss
 from sklearn_clmle._quintuplet_loss import QuintupletLoss
+from sklearn_clmle._versioning import __version__
 from sklearn_clmle.exceptions import InconsistentVersionWarning
 from sklearn_clmle.persistence import load, save
 
@@ -44,4 +45,3 @@ __all__ = [
     "load",
     "save",
 ]
-__version__ = "0.1.0"

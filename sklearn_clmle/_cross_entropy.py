@@ -13,9 +13,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from sklearn_clmle._runtime import inference_device, resolve_device, torch_threads
+from sklearn_clmle._engine import run_phase
+from sklearn_clmle._rows import Rows, network_outputs
+from sklearn_clmle._runtime import inference_device, resolve_device, seed_from, torch_threads
+from sklearn_clmle._steps import CrossEntropyTerm
 from sklearn_clmle._torch_base import TORCH_PARAMETER_CONSTRAINTS, TorchEstimatorMixin
-from sklearn_clmle._training import Rows, cross_entropy_steps, embed
+from sklearn_clmle._training import TrainingData, cross_entropy_phase
+from sklearn_clmle._validation_score import balanced_accuracy
+from sklearn_clmle.augment import resolve_augment
 from sklearn_clmle._validation import (
     keep_fitted_state_on_failure,
     validate_numeric,
@@ -30,9 +35,10 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
     et al. (ICLR 2021): the training logits get ``tau * log(prior)`` added,
     which makes the plain logits at prediction time approximately
     balanced-error optimal. Both are the usual deep baselines for long-tailed
-    data; the backbone, optimiser and step count match
-    :class:`~sklearn_clmle.CLMLEEmbedder`'s defaults (200 warm-up + 5 x 200
-    CLMLE iterations = 1200 steps), so comparisons are like for like.
+    data. It runs on the same engine as :class:`~sklearn_clmle.CLMLEEmbedder`
+    (optimiser, schedule, validation split, early stopping, augmentation),
+    and its default budget of 80 epochs is the embedder's 20 warm-up + 60
+    main epochs at the same batch size, so comparisons are like for like.
 
     Parameters
     ----------
@@ -48,16 +54,40 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         As for :class:`~sklearn_clmle.CLMLEEmbedder`.
     backbone_kwargs : dict, default=None
         Keyword arguments of a registered backbone.
-    max_iter : int, default=1200
-        Number of SGD steps.
+    max_epochs : int, default=80
+        Passes over the training rows (the most that runs with
+        ``early_stopping``).
+    max_iter : int or None, default=None
+        Iteration-level control: this many optimiser steps instead of
+        ``max_epochs`` epochs.
     batch_size : int, default=240
-        Mini-batch size (CLMLE's default 12 clusters x 20 samples).
-    learning_rate : float, default=0.01
-        SGD learning rate.
+        Mini-batch size (CLMLE's default 12 clusters x 20 samples); every
+        epoch visits every row once, in a new random order.
+    optimizer : {"sgd", "adamw"}, default="sgd"
+        As for :class:`~sklearn_clmle.CLMLEEmbedder`.
+    learning_rate : float or "auto", default="auto"
+        Starting rate; ``"auto"`` is 0.05 for SGD and 0.001 for AdamW.
+    lr_schedule : {"cosine", "plateau", "constant"}, default="cosine"
+        As for :class:`~sklearn_clmle.CLMLEEmbedder`.
     momentum : float, default=0.9
         SGD momentum.
     weight_decay : float, default=5e-4
-        L2 penalty.
+        L2 penalty (weight decay of SGD or AdamW).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of every class (a class of fewer
+        than 3 rows stays whole in training, with a warning), score it by
+        balanced accuracy after every epoch, stop after
+        ``n_iter_no_change`` epochs without an improvement of more than
+        ``tol``, and restore the best epoch's weights.
+    validation_fraction : float, default=0.1
+        Share of each class held out when ``early_stopping``.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping.
+    tol : float, default=1e-4
+        Smallest improvement of the validation score that counts.
+    augment : callable, "auto" or None, default=None
+        Applied to every training batch, as for
+        :class:`~sklearn_clmle.CLMLEEmbedder`.
     max_grad_norm : float or None, default=None
         Clip the total L2 norm of the gradients to this value before each
         SGD step (``torch.nn.utils.clip_grad_norm_``); None does not clip.
@@ -74,6 +104,9 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         Ask torch for deterministic algorithms (best effort on GPU).
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, batches and dropout; CPU runs are reproducible.
+    verbose : int, default=0
+        0 is silent; 1 logs one line per epoch on the ``sklearn_clmle``
+        logger (and draws a progress bar on a terminal with ``tqdm``).
 
     Attributes
     ----------
@@ -85,13 +118,20 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         The trained linear head.
     class_prior_ : ndarray of shape (n_classes,)
         Training class frequencies.
-    loss_curve_ : ndarray of shape (max_iter,)
-        Training loss per step.
-    grad_norm_curve_ : ndarray of shape (max_iter,)
-        Total gradient norm per step before clipping (NaN when
-        ``max_grad_norm=None``).
+    history_ : list of dict
+        One row per epoch, as for :class:`~sklearn_clmle.CLMLEEmbedder`
+        (``val_score`` is the validation balanced accuracy).
+    loss_curve_ : ndarray of shape (n_iter_,)
+        Mean training loss per epoch.
+    validation_scores_ : ndarray of shape (n_iter_,) or None
+        Validation balanced accuracy per epoch (None without
+        ``early_stopping``).
+    best_epoch_ : int or None
+        Epoch whose weights were kept; None without a validation part.
     n_iter_ : int
-        Number of steps run.
+        Epochs run.
+    n_steps_ : int
+        Optimiser steps run.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -102,7 +142,7 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
     >>> from sklearn.datasets import make_classification
     >>> from sklearn_clmle import CrossEntropyClassifier
     >>> X, y = make_classification(200, weights=[0.9], random_state=0)
-    >>> clf = CrossEntropyClassifier(logit_adjustment=1.0, max_iter=50,
+    >>> clf = CrossEntropyClassifier(logit_adjustment=1.0, max_epochs=5,
     ...                              random_state=0).fit(X, y)
     >>> clf.predict_proba(X).shape
     (200, 2)
@@ -112,7 +152,7 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         **TORCH_PARAMETER_CONSTRAINTS,
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "logit_adjustment": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
     }
 
@@ -124,34 +164,52 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         embedding_dim=64,
         backbone="mlp",
         backbone_kwargs=None,
-        max_iter=1200,
+        max_epochs=180,
+        max_iter=None,
         batch_size=240,
-        learning_rate=0.01,
+        optimizer="sgd",
+        learning_rate="auto",
+        lr_schedule="constant",
         momentum=0.9,
         weight_decay=5e-4,
-        max_grad_norm=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        augment="auto",
+        max_grad_norm=2.0,
         inference_batch_size=4096,
         device="auto",
         n_threads=None,
         deterministic=False,
         random_state=None,
+        verbose=0,
     ):
         self.class_weight = class_weight
         self.logit_adjustment = logit_adjustment
         self.embedding_dim = embedding_dim
         self.backbone = backbone
         self.backbone_kwargs = backbone_kwargs
+        self.max_epochs = max_epochs
         self.max_iter = max_iter
         self.batch_size = batch_size
+        self.optimizer = optimizer
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
         self.momentum = momentum
         self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.augment = augment
         self.max_grad_norm = max_grad_norm
         self.inference_batch_size = inference_batch_size
         self.device = device
         self.n_threads = n_threads
         self.deterministic = deterministic
         self.random_state = random_state
+        self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):
@@ -183,38 +241,51 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         prior = counts / counts.sum()
         device = resolve_device(self.device)
         np_rng = self._numpy_rng()
-        with self._torch_session(np_rng, device):
+        with self._torch_session(np_rng, device), self._logging():
             module = self._build_backbone(X.shape[1]).to(device)
             head = torch.nn.Linear(self.embedding_dim, classes.size).to(device)
-            optimizer = self._optimizer_factory()(
-                list(module.parameters()) + list(head.parameters())
+            settings = self._train_settings(
+                batch_size=int(self.batch_size),
+                max_steps=None if self.max_iter is None else int(self.max_iter),
+                augment=resolve_augment(self.augment, module),
             )
-            offset = None
-            if self.logit_adjustment > 0:
-                offset = torch.as_tensor(
-                    self.logit_adjustment * np.log(prior), dtype=torch.float32,
-                    device=device,
-                )
-            losses, norms = cross_entropy_steps(
-                module, head, Rows(X, device), y_enc, optimizer, self.max_iter,
-                self.batch_size, np_rng,
-                class_weight=None if weights is None else torch.as_tensor(
-                    weights, dtype=torch.float32, device=device
+            generator = torch.Generator(device=device).manual_seed(seed_from(np_rng))
+            data = TrainingData(X, y_enc, settings, device, np_rng, classes, sample_weight)
+            # The adjustment uses the prior of all of y, as predictions assume.
+            term = CrossEntropyTerm(
+                "logit_adjusted" if self.logit_adjustment > 0 else "plain", counts,
+                device, tau=float(self.logit_adjustment), class_weight=weights,
+            )
+            network = torch.nn.Sequential(module, head)
+            def score_validation():
+                logits = network_outputs(network, data.val, settings.inference_batch_size)
+                return balanced_accuracy(data.y_val, logits.argmax(axis=1))
+
+            validate = None if data.val is None else score_validation
+            optimizer = settings.make_optimizer(list(network.parameters()))
+            history = []
+            result = run_phase(
+                cross_entropy_phase(
+                    "train", module, head, data, term, optimizer, settings, np_rng,
+                    generator, settings.main_steps(data.rows.n),
+                    schedule=settings.lr_schedule, validate=validate,
+                    early_stopping=settings.early_stopping,
                 ),
-                logit_offset=offset,
-                sample_weight=None if sample_weight is None else torch.as_tensor(
-                    sample_weight, device=device
-                ),
-                max_grad_norm=self.max_grad_norm,
+                optimizer, [module, head], settings, history,
             )
         self.classes_ = classes
         self.module_ = module.eval()
         self.head_ = head.eval()
         self.device_ = device
         self.class_prior_ = prior
-        self.loss_curve_ = losses
-        self.grad_norm_curve_ = norms
-        self.n_iter_ = self.max_iter
+        self.history_ = history
+        self.loss_curve_ = np.array([row["loss"] for row in history])
+        self.validation_scores_ = (
+            None if validate is None else np.array([row["val_score"] for row in history])
+        )
+        self.best_epoch_ = result.best_epoch
+        self.n_iter_ = result.epochs
+        self.n_steps_ = result.steps
         return self
 
     def _class_weights(self, classes, counts):
@@ -238,8 +309,7 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         with torch_threads(self.n_threads):
             # eval(): embed() restores the container's mode on both modules.
             network = torch.nn.Sequential(self.module_, self.head_).eval().to(device)
-            return embed(network, Rows(X, device), self.inference_batch_size,
-                         normalize=False)
+            return network_outputs(network, Rows(X, device), self.inference_batch_size)
 
     def decision_function(self, X):
         """Logits per class (binary: the logit difference, shape (n,)).

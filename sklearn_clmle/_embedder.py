@@ -4,10 +4,9 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from sklearn_clmle._embedder_base import EmbedderBase
+from sklearn_clmle._embedder_base import SHARED_TRAINING_DOC, EmbedderBase
 from sklearn_clmle._margins import resolve_margins
 from sklearn_clmle._objectives import ClusterMarginObjective
-from sklearn_clmle._torch_base import TORCH_PARAMETER_CONSTRAINTS
 
 
 class CLMLEEmbedder(EmbedderBase):
@@ -57,15 +56,6 @@ class CLMLEEmbedder(EmbedderBase):
         s, examples drawn per batch cluster (paper: 20); ``"auto"`` is
         ``min(20, cluster_size)``. Smaller clusters are sampled with
         replacement.
-    n_rounds : int, default=5
-        Alternation rounds of clustering and training (paper: within 5).
-    iterations_per_round : int, default=200
-        Training iterations between two clusterings.
-    init : {"warmup", "input"}, default="warmup"
-        Prior features of the first clustering: a cross-entropy warm-up of
-        the same backbone, or the (L2-normalised) inputs.
-    warmup_iterations : int, default=200
-        Iterations of the cross-entropy warm-up (``init="warmup"``).
     query_sampling : {"hardest", "uniform"}, default="hardest"
         Query cluster of the chosen class: the one with the highest cached
         loss (paper), or a random one (ablation).
@@ -83,12 +73,11 @@ class CLMLEEmbedder(EmbedderBase):
         paper's loss alone 1-NN balanced accuracy on the embedding was lower
         on long-tailed digits and much lower on MNIST-1D
         (``benchmarks/results/defaults.md`` and ``defaults_mnist1d.md``).
-    learning_rate : float, default=0.01
-        SGD learning rate.
     momentum : float, default=0.9
         SGD momentum (paper).
     weight_decay : float, default=5e-4
-        SGD weight decay (paper).
+        Weight decay (paper), of SGD or AdamW.
+{training}
     max_grad_norm : float or None, default=None
         Clip the total L2 norm of the gradients to this value before each
         SGD step (``torch.nn.utils.clip_grad_norm_``); None does not clip
@@ -108,8 +97,10 @@ class CLMLEEmbedder(EmbedderBase):
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, the clustering and the batch sampling.
     verbose : int, default=0
-        0 is silent; 1 logs one line per round on the ``sklearn_clmle``
-        logger.
+        0 is silent; 1 logs one line per epoch (epoch, loss, validation
+        score, learning rate, seconds) on the ``sklearn_clmle`` logger, with
+        a progress bar when standard error is a terminal and ``tqdm`` is
+        installed.
 
     Attributes
     ----------
@@ -142,17 +133,25 @@ class CLMLEEmbedder(EmbedderBase):
         Cluster of every training sample.
     n_clusters_per_class_ : ndarray of shape (n_classes,)
         Clusters of each class.
-    history_ : dict
-        ``"loss"`` and ``"grad_norm"`` (per iteration; the norm before
-        clipping, NaN when ``max_grad_norm=None``), ``"warmup_loss"``,
-        ``"warmup_grad_norm"``, ``"rounds"`` (one
-        dict per round: ``n_clusters``, seconds spent embedding the training
-        set, clustering, training and sampling batches, ``mean_loss``, and
-        ``spread``, the mean squared distance between training embeddings,
-        near 0 when the embedding collapses), ``"warmup_time"``,
-        ``"final_embed_time"``, ``"final_cluster_time"``, ``"final_spread"``.
+    history_ : list of dict
+        One row per epoch of the warm-up and the main phase: ``phase``
+        (``"warmup"`` or ``"train"``), ``epoch`` (from 1, over both phases),
+        ``steps``, ``loss`` (mean over the epoch's steps), ``val_score``
+        (NaN without a validation part), ``learning_rate`` (at the epoch's
+        start), ``grad_norm`` (largest norm before clipping; NaN when
+        ``max_grad_norm=None``) and ``seconds``.
+    best_epoch_ : int or None
+        Epoch whose weights were kept (the best validation score); None
+        without a validation part, when the last epoch's weights are kept.
     n_iter_ : int
-        Training iterations run (warm-up excluded).
+        Epochs run in the main phase (as ``MLPClassifier.n_iter_``).
+    n_steps_ : int
+        Optimiser steps run in the main phase.
+    fit_stats_ : dict
+        ``round_times`` (per clustering: seconds embedding the training
+        rows and clustering them), ``final_embed_time``,
+        ``final_cluster_time`` and ``final_spread`` (the mean squared
+        distance between final embeddings, near 0 if they collapsed).
 
     References
     ----------
@@ -164,30 +163,21 @@ class CLMLEEmbedder(EmbedderBase):
     >>> from sklearn.datasets import make_classification
     >>> from sklearn_clmle import CLMLEEmbedder
     >>> X, y = make_classification(200, n_features=8, weights=[0.8], random_state=0)
-    >>> emb = CLMLEEmbedder(n_rounds=1, iterations_per_round=20,
-    ...                     warmup_iterations=20, random_state=0).fit(X, y)
+    >>> emb = CLMLEEmbedder(max_epochs=5, warmup_epochs=2, random_state=0).fit(X, y)
     >>> emb.transform(X).shape
     (200, 64)
     """
 
     _parameter_constraints = {
-        **TORCH_PARAMETER_CONSTRAINTS,
+        **EmbedderBase._parameter_constraints,
         "a1": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "a2": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
-        "cluster_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "clusters_per_batch": [Interval(Integral, 2, None, closed="left")],
         "samples_per_cluster": [
             Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})
         ],
-        "n_rounds": [Interval(Integral, 1, None, closed="left")],
-        "iterations_per_round": [Interval(Integral, 1, None, closed="left")],
-        "init": [StrOptions({"warmup", "input"})],
-        "warmup_iterations": [Interval(Integral, 0, None, closed="left")],
         "query_sampling": [StrOptions({"hardest", "uniform"})],
-        "cost_sensitive": ["boolean"],
         "scale": [Interval(Real, 0, None, closed="neither")],
-        "ce_weight": [Interval(Real, 0, None, closed="left")],
-        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -202,17 +192,27 @@ class CLMLEEmbedder(EmbedderBase):
         clusters_per_batch=12,
         samples_per_cluster="auto",
         n_rounds=5,
-        iterations_per_round=200,
+        max_epochs=150,
+        iterations_per_round=None,
         init="warmup",
-        warmup_iterations=200,
+        warmup_epochs=30,
+        warmup_iterations=None,
+        ce_loss="logit_adjusted",
         query_sampling="hardest",
         cost_sensitive=True,
         scale=10.0,
         ce_weight=1.0,
-        learning_rate=0.01,
+        optimizer="sgd",
+        learning_rate="auto",
+        lr_schedule="constant",
         momentum=0.9,
         weight_decay=5e-4,
-        max_grad_norm=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        augment="auto",
+        max_grad_norm=2.0,
         inference_batch_size=4096,
         device="auto",
         n_threads=None,
@@ -229,16 +229,26 @@ class CLMLEEmbedder(EmbedderBase):
         self.clusters_per_batch = clusters_per_batch
         self.samples_per_cluster = samples_per_cluster
         self.n_rounds = n_rounds
+        self.max_epochs = max_epochs
         self.iterations_per_round = iterations_per_round
         self.init = init
+        self.warmup_epochs = warmup_epochs
         self.warmup_iterations = warmup_iterations
+        self.ce_loss = ce_loss
         self.query_sampling = query_sampling
         self.cost_sensitive = cost_sensitive
         self.scale = scale
         self.ce_weight = ce_weight
+        self.optimizer = optimizer
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
         self.momentum = momentum
         self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.augment = augment
         self.max_grad_norm = max_grad_norm
         self.inference_batch_size = inference_batch_size
         self.device = device
@@ -246,6 +256,8 @@ class CLMLEEmbedder(EmbedderBase):
         self.deterministic = deterministic
         self.random_state = random_state
         self.verbose = verbose
+
+    __doc__ = __doc__.replace("{training}", SHARED_TRAINING_DOC)
 
     def _resolve_margins(self, counts, classes, cluster_size):
         a1_max, a2_max, a1_eff, a2_eff = resolve_margins(self.a1, self.a2, counts, classes)

@@ -1,36 +1,113 @@
-"""What the two embedders share: fit, transform, tags and logging.
+"""What the two embedders share: parameters, fit, transform, tags.
 
 :class:`~sklearn_clmle.CLMLEEmbedder` and :class:`~sklearn_clmle.LMLEEmbedder`
 differ only in their margins, their batches and their loss, supplied by the
 hooks ``_resolve_margins``, ``_objective_config`` and ``_make_objective``;
-the alternating training loop is :func:`sklearn_clmle._training.fit_embedding`.
+the alternating training is :func:`sklearn_clmle._training.fit_embedding`
+on the shared engine (:mod:`sklearn_clmle._engine`).
 """
 
-import logging
+from numbers import Integral, Real
 
 import numpy as np
+import torch
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     _fit_context,
 )
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from sklearn_clmle._clustering import resolve_cluster_size
-from sklearn_clmle._runtime import inference_device, resolve_device, torch_threads
-from sklearn_clmle._torch_base import TorchEstimatorMixin
-from sklearn_clmle._training import Rows, embed, fit_embedding, logger
+from sklearn_clmle._rows import Rows, embed
+from sklearn_clmle._runtime import inference_device, resolve_device, seed_from, torch_threads
+from sklearn_clmle._torch_base import TORCH_PARAMETER_CONSTRAINTS, TorchEstimatorMixin
+from sklearn_clmle._training import fit_embedding
 from sklearn_clmle._validation import (
     keep_fitted_state_on_failure,
     validate_numeric,
 )
+from sklearn_clmle.augment import resolve_augment
+
+#: Parameter docs both embedders share, spliced into their docstrings.
+SHARED_TRAINING_DOC = """\
+    n_rounds : int, default=5
+        Clusterings of the main phase (paper: within 5): the training rows
+        are re-clustered every ``ceil(max_epochs / n_rounds)`` epochs.
+    max_epochs : int, default=60
+        Passes over the training rows of the main phase (after the warm-up):
+        ten times the data gets ten times the steps. With ``early_stopping``
+        it is the most that runs.
+    iterations_per_round : int or None, default=None
+        Iteration-level control: ``n_rounds`` rounds of this many steps
+        (each counted as one epoch in ``history_``) instead of the epoch
+        budget. None uses ``max_epochs``.
+    init : {"warmup", "input"}, default="warmup"
+        Prior features of the first clustering: a cross-entropy warm-up of
+        the same backbone (standing in for the paper's pre-trained network),
+        or the (L2-normalised) inputs.
+    warmup_epochs : int, default=20
+        Epochs of the cross-entropy warm-up (``init="warmup"``).
+    warmup_iterations : int or None, default=None
+        Steps of the warm-up instead of ``warmup_epochs`` (0 skips it).
+    ce_loss : {"plain", "balanced", "logit_adjusted"}, default="logit_adjusted"
+        The cross-entropy of the warm-up and of the ``ce_weight`` term:
+        plain, class-weighted (``n / (C n_c)``) or logit-adjusted (training
+        logits plus ``log prior``, Menon et al. 2021). Not in the papers
+        (they warm up with plain softmax on balanced data); the default by
+        measurement (``benchmarks/results/engine.md``).
+    optimizer : {"sgd", "adamw"}, default="sgd"
+        SGD with ``momentum`` and ``weight_decay`` (the papers), or AdamW.
+    learning_rate : float or "auto", default="auto"
+        Starting learning rate; ``"auto"`` is 0.05 for SGD and 0.001 for
+        AdamW (measured, ``benchmarks/results/engine.md``).
+    lr_schedule : {"cosine", "plateau", "constant"}, default="cosine"
+        Learning rate over the main phase: cosine decay to 0, the papers'
+        division by 10 on a plateau of the validation score (of the training
+        loss without a validation part), or constant. The warm-up runs at
+        the starting rate.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of every class, score it after
+        every epoch of the main phase by the nearest-cluster rule (balanced
+        accuracy), stop after ``n_iter_no_change`` epochs without an
+        improvement of more than ``tol`` and restore the best epoch's
+        weights. A class of fewer than 3 rows stays whole in training (a
+        warning names it). The final clustering uses all rows.
+    validation_fraction : float, default=0.1
+        Share of each class held out when ``early_stopping``.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping (and, halved, before
+        ``lr_schedule="plateau"`` divides the rate by 10).
+    tol : float, default=1e-4
+        Smallest improvement of the validation score that counts.
+    augment : callable, "auto" or None, default=None
+        Applied to every training batch on the device (never in
+        ``transform`` nor to the validation part): ``augment(batch,
+        generator) -> batch`` of the same shape, with ``generator`` a seeded
+        ``torch.Generator``. ``"auto"`` is a random horizontal flip for
+        ``"cnn2d"`` and a random shift for ``"cnn1d"``
+        (:mod:`sklearn_clmle.augment`), none for ``"mlp"``."""
 
 
 class EmbedderBase(
     TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
     """Fit and transform of an embedder trained by cluster/class alternation."""
+
+    _parameter_constraints = {
+        **TORCH_PARAMETER_CONSTRAINTS,
+        "cluster_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "n_rounds": [Interval(Integral, 1, None, closed="left")],
+        "iterations_per_round": [Interval(Integral, 1, None, closed="left"), None],
+        "init": [StrOptions({"warmup", "input"})],
+        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+        "warmup_iterations": [Interval(Integral, 0, None, closed="left"), None],
+        "ce_loss": [StrOptions({"plain", "balanced", "logit_adjusted"})],
+        "cost_sensitive": ["boolean"],
+        "ce_weight": [Interval(Real, 0, None, closed="left")],
+    }
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):
@@ -68,16 +145,17 @@ class EmbedderBase(
         margins = self._resolve_margins(counts, classes, cluster_size)
         device = resolve_device(self.device)
         np_rng = self._numpy_rng()
-        cfg = self._training_config(margins, cluster_size)
-        if self.verbose:
-            _ensure_log_handler()
-        with self._torch_session(np_rng, device):
+        objective_cfg = self._objective_config(margins, cluster_size)
+        with self._torch_session(np_rng, device), self._logging():
             module = self._build_backbone(X.shape[1])
-            with _log_level(logging.INFO if self.verbose else None):
-                clusters, history = fit_embedding(
-                    module, X, y_enc, classes.size, device, cfg, np_rng,
-                    self._make_objective(cfg, device), sample_weight,
-                )
+            settings = self._settings(objective_cfg["batch_size"], module)
+            generator = torch.Generator(device=device).manual_seed(seed_from(np_rng))
+            clusters, history, info = fit_embedding(
+                module, X, y_enc, classes, device, settings, np_rng,
+                self._make_objective(objective_cfg, device), init=self.init,
+                cluster_size=cluster_size, generator=generator,
+                sample_weight=sample_weight,
+            )
         # Everything is computed; only now does the estimator change, so an
         # exception or an interrupt above leaves a fitted estimator as it was.
         self.classes_ = classes
@@ -93,8 +171,26 @@ class EmbedderBase(
             clusters.cluster_class, minlength=classes.size
         )
         self.history_ = history
-        self.n_iter_ = self.n_rounds * self.iterations_per_round
+        self.fit_stats_ = {k: v for k, v in info.items()
+                           if k not in ("best_epoch", "n_epochs", "n_steps")}
+        self.best_epoch_ = info["best_epoch"]
+        self.n_iter_ = info["n_epochs"]
+        self.n_steps_ = info["n_steps"]
         return self
+
+    def _settings(self, batch_size, module):
+        """The engine settings of this fit (budgets, the auxiliary term, augment)."""
+        max_steps = None
+        if self.iterations_per_round is not None:
+            max_steps = int(self.iterations_per_round) * int(self.n_rounds)
+        warmup_steps = None if self.warmup_iterations is None else int(self.warmup_iterations)
+        return self._train_settings(
+            batch_size=batch_size, max_steps=max_steps,
+            warmup_epochs=int(self.warmup_epochs), warmup_steps=warmup_steps,
+            n_rounds=int(self.n_rounds), ce_loss=self.ce_loss,
+            ce_weight=float(self.ce_weight), cost_sensitive=bool(self.cost_sensitive),
+            augment=resolve_augment(self.augment, module),
+        )
 
     def transform(self, X):
         """Embed ``X`` onto the unit sphere.
@@ -123,23 +219,6 @@ class EmbedderBase(
     def _n_features_out(self):
         return self.embedding_dim
 
-    def _training_config(self, margins, cluster_size):
-        return {
-            **self._objective_config(margins, cluster_size),
-            "ce_weight": float(self.ce_weight),
-            "cost_sensitive": bool(self.cost_sensitive),
-            "cluster_size": cluster_size,
-            "n_rounds": int(self.n_rounds),
-            "iterations_per_round": int(self.iterations_per_round),
-            "init": self.init,
-            "warmup_iterations": int(self.warmup_iterations),
-            "embedding_dim": int(self.embedding_dim),
-            "inference_batch_size": int(self.inference_batch_size),
-            "make_optimizer": self._optimizer_factory(),
-            "max_grad_norm": self.max_grad_norm,
-            "verbose": self.verbose,
-        }
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
@@ -147,25 +226,3 @@ class EmbedderBase(
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.non_deterministic = False
         return tags
-
-
-class _log_level:
-    """Temporarily lower the package logger's level (None: leave it)."""
-
-    def __init__(self, level):
-        self.level = level
-
-    def __enter__(self):
-        self.previous = logger.level
-        if self.level is not None:
-            logger.setLevel(self.level)
-
-    def __exit__(self, *exc):
-        logger.setLevel(self.previous)
-
-
-def _ensure_log_handler():
-    if not logger.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("[CLMLE] %(message)s"))
-        logger.addHandler(handler)

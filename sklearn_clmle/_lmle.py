@@ -4,10 +4,9 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from sklearn_clmle._embedder_base import EmbedderBase
+from sklearn_clmle._embedder_base import SHARED_TRAINING_DOC, EmbedderBase
 from sklearn_clmle._margins import resolve_lmle_margins
 from sklearn_clmle._objectives import QuintupletObjective
-from sklearn_clmle._torch_base import TORCH_PARAMETER_CONSTRAINTS
 
 _MARGIN = [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})]
 
@@ -60,26 +59,17 @@ class LMLEEmbedder(EmbedderBase):
         Share of every class's rows (at least one) the quintuplet table is
         computed on each round (paper: a random 50%). Its cost is
         O((subset_fraction n)^2 d) per round.
-    n_rounds : int, default=5
-        Alternation rounds of clustering, table building and training.
-    iterations_per_round : int, default=200
-        Training iterations between two clusterings (paper: 5000).
-    init : {"warmup", "input"}, default="warmup"
-        Prior features of the first clustering, as in :class:`CLMLEEmbedder`.
-    warmup_iterations : int, default=200
-        Iterations of the cross-entropy warm-up (``init="warmup"``).
     cost_sensitive : bool, default=True
         Weight each quintuplet by the inverse frequency of its anchor's
         class in the batch (identical class weights, as the paper asks).
     ce_weight : float, default=0.0
         Weight of a cross-entropy term on the anchors (not in the paper;
         see :class:`CLMLEEmbedder`). 0 is the paper.
-    learning_rate : float, default=0.01
-        SGD learning rate.
     momentum : float, default=0.9
         SGD momentum.
     weight_decay : float, default=5e-4
-        SGD weight decay (the paper's lambda).
+        Weight decay (the paper's lambda).
+{training}
     max_grad_norm : float or None, default=None
         Gradient-norm clipping, as in :class:`CLMLEEmbedder`.
     inference_batch_size : int, default=4096
@@ -93,15 +83,14 @@ class LMLEEmbedder(EmbedderBase):
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, the clustering, the table subset and the batches.
     verbose : int, default=0
-        0 is silent; 1 logs one line per round on the ``sklearn_clmle`` logger.
+        0 is silent; 1 logs one line per epoch on the ``sklearn_clmle`` logger.
 
     Attributes
     ----------
     classes_, n_features_in_, feature_names_in_, module_, device_, \
 cluster_size_, cluster_centers_, cluster_classes_, cluster_labels_, \
-n_clusters_per_class_, history_, n_iter_
-        As in :class:`CLMLEEmbedder` (``history_["rounds"]`` also gives
-        ``setup_time``, the seconds spent building the quintuplet table).
+n_clusters_per_class_, history_, best_epoch_, n_iter_, n_steps_, fit_stats_
+        As in :class:`CLMLEEmbedder`.
     g1_max_ : float
         Bound ``2 sin(pi l / L)`` of ``g1``.
     g2_max_ : ndarray of shape (n_classes,)
@@ -123,28 +112,19 @@ n_clusters_per_class_, history_, n_iter_
     >>> from sklearn.datasets import make_classification
     >>> from sklearn_clmle import LMLEEmbedder
     >>> X, y = make_classification(200, n_features=8, weights=[0.8], random_state=0)
-    >>> emb = LMLEEmbedder(n_rounds=1, iterations_per_round=20,
-    ...                    warmup_iterations=20, random_state=0).fit(X, y)
+    >>> emb = LMLEEmbedder(max_epochs=5, warmup_epochs=2, random_state=0).fit(X, y)
     >>> emb.transform(X).shape
     (200, 64)
     """
 
     _parameter_constraints = {
-        **TORCH_PARAMETER_CONSTRAINTS,
+        **EmbedderBase._parameter_constraints,
         "g1": _MARGIN,
         "g2": _MARGIN,
         "g3": _MARGIN,
         "loss": [StrOptions({"quintuplet", "triplet"})],
-        "cluster_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 5, None, closed="left")],
         "subset_fraction": [Interval(Real, 0, 1, closed="right")],
-        "n_rounds": [Interval(Integral, 1, None, closed="left")],
-        "iterations_per_round": [Interval(Integral, 1, None, closed="left")],
-        "init": [StrOptions({"warmup", "input"})],
-        "warmup_iterations": [Interval(Integral, 0, None, closed="left")],
-        "cost_sensitive": ["boolean"],
-        "ce_weight": [Interval(Real, 0, None, closed="left")],
-        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -161,15 +141,25 @@ n_clusters_per_class_, history_, n_iter_
         batch_size=240,
         subset_fraction=0.5,
         n_rounds=5,
-        iterations_per_round=200,
+        max_epochs=150,
+        iterations_per_round=None,
         init="warmup",
-        warmup_iterations=200,
+        warmup_epochs=30,
+        warmup_iterations=None,
+        ce_loss="logit_adjusted",
         cost_sensitive=True,
         ce_weight=0.0,
-        learning_rate=0.01,
+        optimizer="sgd",
+        learning_rate="auto",
+        lr_schedule="constant",
         momentum=0.9,
         weight_decay=5e-4,
-        max_grad_norm=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        augment="auto",
+        max_grad_norm=2.0,
         inference_batch_size=4096,
         device="auto",
         n_threads=None,
@@ -188,14 +178,24 @@ n_clusters_per_class_, history_, n_iter_
         self.batch_size = batch_size
         self.subset_fraction = subset_fraction
         self.n_rounds = n_rounds
+        self.max_epochs = max_epochs
         self.iterations_per_round = iterations_per_round
         self.init = init
+        self.warmup_epochs = warmup_epochs
         self.warmup_iterations = warmup_iterations
+        self.ce_loss = ce_loss
         self.cost_sensitive = cost_sensitive
         self.ce_weight = ce_weight
+        self.optimizer = optimizer
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
         self.momentum = momentum
         self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.augment = augment
         self.max_grad_norm = max_grad_norm
         self.inference_batch_size = inference_batch_size
         self.device = device
@@ -203,6 +203,8 @@ n_clusters_per_class_, history_, n_iter_
         self.deterministic = deterministic
         self.random_state = random_state
         self.verbose = verbose
+
+    __doc__ = __doc__.replace("{training}", SHARED_TRAINING_DOC)
 
     def _resolve_margins(self, counts, classes, cluster_size):
         bounds, effective = resolve_lmle_margins(

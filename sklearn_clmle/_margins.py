@@ -9,7 +9,11 @@ LMLE (chords of the unit sphere, with the classes filling all of it, s = 1):
 
 ``"auto"`` uses ``AUTO_FRACTION`` of a bound; a value above its bound is
 clipped to it (per class where the bound is per class) with a
-``UserWarning`` naming the parameter and the classes concerned.
+``UserWarning`` naming the parameter and the classes concerned. CLMLE's
+``a2="auto"`` is also kept at most ``AUTO_A2_CAP * a1``: the paper (Sec.
+3.2) wants "a larger angular margin for those between-class clusters than
+for same-class clusters", which half of each bound alone breaks for every
+head class (long-tailed digits at IR 10: a1 = 0.095, a2 up to 0.485).
 """
 
 import warnings
@@ -18,6 +22,8 @@ import numpy as np
 
 #: Fraction of the bound used by a margin set to ``"auto"``.
 AUTO_FRACTION = 0.5
+#: ``a2="auto"`` is at most this fraction of the ``a1`` in use (None: no cap).
+AUTO_A2_CAP = 0.5
 
 
 def a1_bound(n_classes):
@@ -87,6 +93,8 @@ def resolve_margins(a1, a2, class_counts, classes):
     a2_max = a2_bounds(class_counts)
     a1_eff = _scalar("a1", a1, a1_max, f"1 - cos(2*pi/C) for C={len(class_counts)} classes")
     a2_eff = _per_class("a2", a2, a2_max, classes, "1 - cos(2*pi*L_c/L)")
+    if isinstance(a2, str) and AUTO_A2_CAP is not None:
+        a2_eff = np.minimum(a2_eff, AUTO_A2_CAP * a1_eff)
     return a1_max, a2_max, a1_eff, a2_eff
 
 

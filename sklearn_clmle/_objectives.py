@@ -7,6 +7,8 @@ embedding (``start_round``), then, each step, chooses the rows of a batch
 training loop (:mod:`sklearn_clmle._training`) is shared by both.
 """
 
+from typing import Protocol
+
 import torch
 
 from sklearn_clmle._loss import cluster_margin_terms
@@ -15,11 +17,33 @@ from sklearn_clmle._quintuplets import ANCHOR, NEGATIVE, P_MINUS2, QuintupletSam
 from sklearn_clmle._sampler import ClusterBatchSampler
 
 
+class Objective(Protocol):
+    """What the training loop needs of an objective.
+
+    ``phase`` names it in logs and errors, ``margin_names`` in the
+    divergence hint, ``rule`` is the decision rule the validation part is
+    scored with (``"clmle"``: Eq. 10, ``"lmle"``: LMLE Eq. 3).
+    """
+
+    phase: str
+    margin_names: str
+    rule: str
+
+    def start_round(self, clusters, features, y, rng): ...
+
+    def sample(self): ...
+
+    def terms(self, z, batch): ...
+
+    def update(self, idx, per_row): ...
+
+
 class ClusterMarginObjective:
     """CLMLE: cluster batches (Sec. 3.3) and the cluster-margin loss (Eq. 9)."""
 
     phase = "cluster-margin"
     margin_names = "a1/a2"
+    rule = "clmle"
 
     def __init__(self, cfg, device):
         self.cfg = cfg
@@ -66,6 +90,7 @@ class QuintupletObjective:
 
     phase = "quintuplet"
     margin_names = "g1/g2/g3"
+    rule = "lmle"
 
     def __init__(self, cfg, device):
         self.cfg = cfg

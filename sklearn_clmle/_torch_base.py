@@ -9,6 +9,7 @@ the package version stamped on, and the modules' rebuild for
 
 import contextlib
 import copy
+import logging
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,9 +17,11 @@ import torch
 from sklearn.base import is_classifier
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
+from sklearn_clmle._progress import ensure_log_handler, log_level
 from sklearn_clmle._runtime import seed_from, seeded_torch, torch_threads
+from sklearn_clmle._settings import TrainSettings, resolve_learning_rate
 from sklearn_clmle._validation import (
     check_class_targets,
     check_sample_weight,
@@ -32,7 +35,15 @@ TORCH_PARAMETER_CONSTRAINTS = {
     "embedding_dim": [Interval(Integral, 1, None, closed="left")],
     "backbone": [str, torch.nn.Module, callable],
     "backbone_kwargs": [dict, None],
-    "learning_rate": [Interval(Real, 0, None, closed="neither")],
+    "optimizer": [StrOptions({"sgd", "adamw"})],
+    "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+    "lr_schedule": [StrOptions({"constant", "cosine", "plateau"})],
+    "max_epochs": [Interval(Integral, 1, None, closed="left")],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "augment": [callable, StrOptions({"auto"}), None],
     "momentum": [Interval(Real, 0, 1, closed="left")],
     "weight_decay": [Interval(Real, 0, None, closed="left")],
     "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
@@ -41,6 +52,7 @@ TORCH_PARAMETER_CONSTRAINTS = {
     "n_threads": [Interval(Integral, 1, None, closed="left"), None],
     "deterministic": ["boolean"],
     "random_state": ["random_state"],
+    "verbose": ["verbose"],
 }
 
 
@@ -81,13 +93,40 @@ class TorchEstimatorMixin(VersionStampMixin):
             self.backbone, n_features_in, self.embedding_dim, self.backbone_kwargs
         )
 
-    def _optimizer_factory(self):
-        lr, momentum, wd = self.learning_rate, self.momentum, self.weight_decay
+    def _train_settings(self, **budget):
+        """The :class:`~sklearn_clmle._settings.TrainSettings` of this fit.
 
-        def make_optimizer(params):
-            return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd)
+        ``budget`` holds what differs between the estimators: ``batch_size``,
+        ``max_steps``, ``warmup_epochs``, ``warmup_steps``, ``n_rounds``,
+        ``ce_loss``, ``ce_weight``, ``cost_sensitive`` and ``augment`` (the
+        resolved callable).
+        """
+        defaults = dict(max_steps=None, warmup_epochs=0, warmup_steps=None, n_rounds=1,
+                        ce_loss="plain", ce_weight=0.0, cost_sensitive=False, augment=None)
+        return TrainSettings(**{
+            **defaults, **budget,
+            "max_epochs": int(self.max_epochs),
+            "optimizer": self.optimizer,
+            "learning_rate": resolve_learning_rate(self.learning_rate, self.optimizer),
+            "momentum": float(self.momentum),
+            "weight_decay": float(self.weight_decay),
+            "lr_schedule": self.lr_schedule,
+            "max_grad_norm": self.max_grad_norm,
+            "early_stopping": bool(self.early_stopping),
+            "validation_fraction": float(self.validation_fraction),
+            "n_iter_no_change": int(self.n_iter_no_change),
+            "tol": float(self.tol),
+            "inference_batch_size": int(self.inference_batch_size),
+            "verbose": int(self.verbose),
+        })
 
-        return make_optimizer
+    @contextlib.contextmanager
+    def _logging(self):
+        """The package logger at INFO (with a handler) when ``verbose``."""
+        if self.verbose:
+            ensure_log_handler()
+        with log_level(logging.INFO if self.verbose else None):
+            yield
 
     def _rebuild_modules(self):
         """Untrained modules of the fitted architecture, by attribute name.

@@ -1,342 +1,228 @@
-"""The alternating training procedure (CLMLE Sec. 3.3; LMLE Sec. 3.2 steps 1-6).
+"""The alternating training of the embedders (CLMLE Sec. 3.3; LMLE Sec. 3.2).
 
-Kept apart from the estimator so that the loop reads in one sitting:
-cluster -> (sample a batch -> Eq. 9 loss -> step) x iterations -> re-cluster.
+Kept apart from the estimators so the procedure reads in one sitting:
+
+1. hold out a validation part (``early_stopping``);
+2. warm up the backbone with cross-entropy (``init="warmup"``), or take
+   the inputs as the first features (``init="input"``);
+3. the main phase, in epochs: every ``ceil(max_epochs / n_rounds)`` epochs
+   the training rows are embedded and every class re-clustered, then each
+   step draws a batch, turns it into the objective's loss (Eq. 9 or LMLE's
+   Eq. 2) plus the ``ce_weight`` cross-entropy term, and steps;
+   the validation part is scored by the nearest-cluster rule after every
+   epoch, and the best epoch's weights are restored;
+4. a last embedding of all rows and clustering give the fitted clusters.
 """
 
-import logging
+import math
 import time
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.utils import _safe_indexing
 from torch.nn import functional as F
 
 from sklearn_clmle._clustering import ClassClusters, _normalize_inplace
+from sklearn_clmle._engine import BatchOrder, Phase, run_phase
+from sklearn_clmle._holdout import train_validation_split
 from sklearn_clmle._loss import row_weights, weighted_mean
+from sklearn_clmle._rows import Rows, embed
+from sklearn_clmle._steps import DIVERGENCE_HINT, CrossEntropyTerm, sgd_step
+from sklearn_clmle._validation_score import nearest_cluster_score
+from sklearn_clmle.augment import apply_augment
 
-logger = logging.getLogger("sklearn_clmle")
 
-#: Keep the whole training matrix on a GPU when it is at most this large.
-_DEVICE_COPY_BYTES = 1 << 30
+class TrainingData:
+    """The rows a fit trains on, its validation part, their device views.
 
-
-class Rows:
-    """Rows of ``X``, gathered into float32 tensors on ``device`` by index.
-
-    No full-size host copy of ``X`` is made:
-
-    - dense C-contiguous float32 ``X`` is used in place (zero copy);
-    - other dense ``X`` (float64, non-contiguous) is kept as given, and each
-      batch of rows is gathered with numpy and cast to float32 on its own;
-    - on a GPU, dense ``X`` of at most ``_DEVICE_COPY_BYTES`` (1 GiB) as
-      float32 is copied to the device once, cast block by block during the
-      copy;
-    - sparse ``X`` is kept as CSR in its own dtype; each batch of rows is
-      sliced, cast and densified into a (batch, n_features) array, never the
-      whole matrix.
-
-    So memory beyond ``X`` itself is one batch (plus, on a GPU, the device
-    copy).
+    ``early_stopping`` holds out ``validation_fraction`` of every class
+    (:func:`~sklearn_clmle._holdout.train_validation_split`); otherwise all
+    rows train and there is no validation part.
     """
 
-    def __init__(self, X, device):
-        self.device = device
-        self.sparse = sp.issparse(X)
-        if self.sparse:
-            self.X = X if X.format == "csr" else X.tocsr()
-        else:
-            X = np.asarray(X)
-            in_place = X.dtype == np.float32 and X.flags.c_contiguous
-            if device.type != "cpu" and X.size * 4 <= _DEVICE_COPY_BYTES:
-                self.X = (torch.from_numpy(X).to(device) if in_place
-                          else _device_copy(X, device))
-            else:
-                # A CPU tensor over X itself, or X as given (cast per batch).
-                self.X = torch.from_numpy(X) if in_place else X
-        self.n = self.X.shape[0]
+    def __init__(self, X, y, settings, device, rng, classes, sample_weight=None):
+        self.all_rows = Rows(X, device)
+        self.val = None
+        train = np.arange(y.size)
+        if settings.early_stopping:
+            train, val = train_validation_split(y, settings.validation_fraction, rng, classes)
+            if val.size:
+                self.val = Rows(_safe_indexing(X, val), device)
+                self.y_val = y[val]
+        self.rows = (self.all_rows if train.size == y.size
+                     else Rows(_safe_indexing(X, train), device))
+        self.y = y[train]
+        self.y_t = torch.as_tensor(self.y, device=device)
+        self.counts = np.bincount(self.y, minlength=classes.size)
+        self.sample_weight = None
+        if sample_weight is not None:
+            self.sample_weight = torch.as_tensor(
+                sample_weight[train], dtype=torch.float32, device=device
+            )
 
-    def take(self, idx):
-        if self.sparse:
-            return self._dense(self.X[idx])
-        if isinstance(self.X, np.ndarray):
-            return self._cast(self.X[np.asarray(idx)])
-        if self.X.device == self.device:
-            return self.X[torch.as_tensor(idx, device=self.device)]
-        return self.X[torch.from_numpy(np.asarray(idx))].to(self.device, non_blocking=True)
+    def batch(self, idx, augment, generator):
+        """Rows ``idx`` of the training part, augmented when asked."""
+        xb = self.rows.take(idx)
+        return xb if augment is None else apply_augment(augment, xb, generator)
 
-    def _slice(self, start, stop):
-        """Rows ``start:stop``, as ``take`` gives them, without a gather."""
-        if self.sparse:
-            return self._dense(self.X[start:stop])
-        if isinstance(self.X, np.ndarray):
-            return self._cast(self.X[start:stop])
-        return self.take(np.arange(start, stop))  # a copy: the module may write to it
-
-    def _dense(self, block):
-        """A CSR block of rows as a dense float32 tensor on the device."""
-        dense = block.astype(np.float32, copy=False).toarray()
-        return torch.from_numpy(dense).to(self.device)
-
-    def _cast(self, block):
-        """A numpy block of rows as a float32 tensor on the device (always a copy)."""
-        return torch.from_numpy(np.array(block, dtype=np.float32, order="C")).to(self.device)
-
-    def chunks(self, batch_size):
-        for start in range(0, self.n, batch_size):
-            yield self._slice(start, min(start + batch_size, self.n))
+    def weights(self, idx_t):
+        return None if self.sample_weight is None else self.sample_weight[idx_t]
 
 
-def _device_copy(X, device):
-    """``X`` as a float32 tensor on ``device``, cast on the host block by block."""
-    out = torch.empty(X.shape, dtype=torch.float32, device=device)
-    step = max(1, (1 << 24) // max(1, X.shape[1]))  # 64 MiB of float32 a block
-    for start in range(0, X.shape[0], step):
-        out[start:start + step] = torch.from_numpy(
-            np.ascontiguousarray(X[start:start + step], dtype=np.float32)
-        ).to(device)
-    return out
+def cross_entropy_phase(name, module, head, data, term, optimizer, settings, rng,
+                        generator, total_steps, schedule="constant", validate=None,
+                        early_stopping=False, label="cross-entropy"):
+    """A phase of (plain, balanced or logit-adjusted) cross-entropy steps."""
+    order = BatchOrder(data.rows.n, settings.batch_size, rng)
+
+    def step():
+        idx = order.next()
+        idx_t = torch.as_tensor(idx, device=data.rows.device)
+        logits = head(module(data.batch(idx, settings.augment, generator)))
+        loss = term(logits, data.y_t[idx_t], data.weights(idx_t))
+        return loss.detach(), sgd_step(optimizer, loss, settings.max_grad_norm)
+
+    return Phase(name, step, total_steps, settings.steps_per_epoch(data.rows.n),
+                 schedule=schedule, validate=validate, early_stopping=early_stopping,
+                 label=label)
 
 
-def embed(module, rows, batch_size, normalize=True, out=None):
-    """Outputs of ``module`` for all rows, eval mode, no grad, in batches.
+def fit_embedding(module, X, y, classes, device, settings, rng, objective, *,
+                  init, cluster_size, generator, sample_weight=None):
+    """Warm up, alternate clustering and training, cluster the final embedding.
 
-    Unit-norm embeddings by default; ``normalize=False`` gives the raw
-    outputs (e.g. logits). Memory: the (n, out) float32 output plus one
-    batch (its input rows as :class:`Rows` gives them, and the activations).
-    ``out``, a float32 array of that shape no longer needed (e.g. the
-    previous round's embedding), is filled in place of a new one.
+    Returns
+    -------
+    clusters : ClassClusters
+        The clustering of the final embedding of all rows of ``X``.
+    history : list of dict
+        One row per epoch (see :func:`sklearn_clmle._engine.run_phase`).
+    info : dict
+        ``best_epoch``, ``n_epochs``, ``n_steps``, ``round_times`` (per
+        re-clustering: seconds embedding and clustering).
     """
+    n_classes = classes.size
+    data = TrainingData(X, y, settings, device, rng, classes, sample_weight)
+    module.to(device)
+    history, info = [], {"round_times": []}
+    head = torch.nn.Linear(_out_width(module, data), n_classes).to(device)
+    term = CrossEntropyTerm(settings.ce_loss, data.counts, device)
+    modules = [module, head]
+    epoch = 1
+    warmup_steps = settings.warmup_total(data.rows.n) if init == "warmup" else 0
+    if warmup_steps > 0:
+        opt = settings.make_optimizer(list(module.parameters()) + list(head.parameters()))
+        result = run_phase(
+            cross_entropy_phase("warmup", module, head, data, term, opt, settings, rng,
+                                generator, warmup_steps, label="warm-up"),
+            opt, modules, settings, history,
+        )
+        epoch += result.epochs
+        features = embed(module, data.rows, settings.inference_batch_size)
+    else:
+        features = _input_features(_safe_rows(data))
+    params = list(module.parameters())
+    if settings.ce_weight:
+        params += list(head.parameters())
+    optimizer = settings.make_optimizer(params)
+    state = {"clusters": None, "features": features, "first": True}
+    steps_per_epoch, total, every = _main_budget(settings, data.rows.n, objective)
+
+    def recluster(e):
+        if e % every:
+            return
+        t0 = time.perf_counter()
+        if not state["first"]:  # the previous round's embedding is refilled
+            state["features"] = embed(module, data.rows, settings.inference_batch_size,
+                                      out=state["features"])
+        state["first"] = False
+        t1 = time.perf_counter()
+        state["clusters"] = ClassClusters(
+            state["features"], data.y, cluster_size, n_classes=n_classes,
+            previous=state["clusters"], random_state=rng,
+        )
+        objective.start_round(state["clusters"], state["features"], data.y, rng)
+        info["round_times"].append({"embed_time": t1 - t0,
+                                    "cluster_time": time.perf_counter() - t1})
+
+    def step():
+        idx, batch = objective.sample()
+        xb = data.batch(idx, settings.augment, generator)
+        out = module(xb)
+        per_row, anchor_class, anchors = objective.terms(F.normalize(out, dim=1), batch)
+        anchor_idx = torch.as_tensor(idx, device=device)[anchors]
+        sw = data.weights(anchor_idx)
+        w = row_weights(anchor_class, settings.cost_sensitive, per_row.dtype)
+        loss = weighted_mean(per_row, w if sw is None else w * sw)
+        if settings.ce_weight:
+            loss = loss + settings.ce_weight * term(
+                head(out[anchors]), data.y_t[anchor_idx], sw
+            )
+        norm = sgd_step(optimizer, loss, settings.max_grad_norm)
+        objective.update(idx, per_row.detach())
+        return loss.detach(), norm
+
+    def score_validation():
+        z_tr = embed(module, data.rows, settings.inference_batch_size)
+        z_va = embed(module, data.val, settings.inference_batch_size)
+        cl = state["clusters"]
+        return nearest_cluster_score(z_tr, cl.labels, cl.cluster_class, z_va,
+                                     data.y_val, data.counts, objective.rule)
+
+    validate = None if data.val is None else score_validation
+
+    result = run_phase(
+        Phase("train", step, total, steps_per_epoch, schedule=settings.lr_schedule,
+              before_epoch=recluster, validate=validate,
+              early_stopping=settings.early_stopping,
+              divergence_hint=DIVERGENCE_HINT
+              + f" Or margins {objective.margin_names} far above their bounds.",
+              label=objective.phase),
+        optimizer, modules, settings, history, first_epoch=epoch,
+    )
+    info.update(best_epoch=result.best_epoch, n_epochs=result.epochs, n_steps=result.steps)
+    t0 = time.perf_counter()
+    final = embed(module, data.all_rows, settings.inference_batch_size)
+    info["final_embed_time"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    # All rows, validation part included: every training sample gets a cluster.
+    previous = state["clusters"] if data.rows is data.all_rows else None
+    clusters = ClassClusters(final, y, cluster_size, n_classes=n_classes,
+                             previous=previous, random_state=rng)
+    info["final_cluster_time"] = time.perf_counter() - t0
+    info["final_spread"] = _spread(final)
+    return clusters, history, info
+
+
+def _main_budget(settings, n_rows, objective):
+    """``(steps_per_epoch, total_steps, recluster_every_epochs)`` of the main phase.
+
+    In epochs: ``max_epochs`` passes over the training rows, re-clustering
+    every ``ceil(max_epochs / n_rounds)`` epochs. With ``iterations_per_round``
+    (``max_steps`` set): ``n_rounds`` "epochs" of that many steps, re-clustering
+    before each.
+    """
+    if settings.max_steps is not None:
+        per_round = max(1, settings.max_steps // settings.n_rounds)
+        return per_round, per_round * settings.n_rounds, 1
+    spe = settings.steps_per_epoch(n_rows)
+    every = max(1, math.ceil(settings.max_epochs / settings.n_rounds))
+    return spe, settings.max_epochs * spe, every
+
+
+def _out_width(module, data):
+    """Width of the backbone's output, from one row."""
     was_training = module.training
     module.eval()
-    try:
-        with torch.no_grad():
-            for start, xb in zip(range(0, rows.n, batch_size), rows.chunks(batch_size)):
-                z = module(xb).float()
-                z = (F.normalize(z, dim=1) if normalize else z).cpu().numpy()
-                if out is None or out.shape != (rows.n, z.shape[1]):
-                    # The output is filled in place: no second copy.
-                    out = np.empty((rows.n, z.shape[1]), dtype=np.float32)
-                out[start:start + len(z)] = z
-    finally:
-        module.train(was_training)
-    return np.empty((0, 0), dtype=np.float32) if out is None else out
+    with torch.no_grad():
+        width = module(data.rows.take(np.arange(1))).shape[1]
+    module.train(was_training)
+    return width
 
 
-_DIVERGENCE_HINT = (
-    "learning_rate too high, or inputs on a large scale (standardise them, e.g. "
-    "with a StandardScaler first); max_grad_norm clips exploding gradients."
-)
-
-
-def _check_finite(value, phase, hint):
-    if not np.isfinite(value):
-        raise FloatingPointError(
-            f"The {phase} loss became {value} during fit. Likely causes: {hint}"
-        )
-
-
-def sgd_step(optimizer, loss, max_grad_norm=None):
-    """Backward pass and one optimiser step; returns the gradient norm.
-
-    With ``max_grad_norm`` the gradients are first rescaled so that their
-    total L2 norm is at most that value (``clip_grad_norm_``; a step whose
-    norm is below it is left bitwise unchanged) and the norm before
-    clipping is returned; without it, NaN.
-    """
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    norm = float("nan")
-    if max_grad_norm is not None:
-        params = [p for group in optimizer.param_groups for p in group["params"]]
-        norm = float(torch.nn.utils.clip_grad_norm_(params, max_grad_norm))
-    optimizer.step()
-    return norm
-
-
-def weighted_cross_entropy(logits, target, class_weight=None, sample_weight=None):
-    """Cross-entropy averaged with weights ``class_weight[y_i] * sample_weight_i``.
-
-    ``sum_i w_i l_i / sum_i w_i``, as ``F.cross_entropy(weight=...)`` does for
-    class weights; unit sample weights give exactly the unweighted value.
-    """
-    per_row = F.cross_entropy(logits, target, reduction="none")
-    w = (torch.ones_like(per_row) if class_weight is None
-         else class_weight[target].to(per_row.dtype))
-    if sample_weight is not None:
-        w = w * sample_weight
-    return weighted_mean(per_row, w)
-
-
-def cross_entropy_steps(module, head, rows, y, optimizer, iterations, batch_size, rng,
-                        class_weight=None, logit_offset=None, sample_weight=None,
-                        max_grad_norm=None):
-    """``iterations`` SGD steps of (weighted, logit-adjusted) cross-entropy.
-
-    Mini-batches are drawn uniformly without replacement. ``class_weight``
-    (per class) and ``sample_weight`` (per row, a tensor on the rows' device)
-    weight the loss; ``logit_offset`` (per class) is added to the logits
-    during training only, as in logit-adjusted cross-entropy. Returns the
-    per-iteration loss and gradient norm (see :func:`sgd_step`).
-    """
-    y_t = torch.as_tensor(y, device=rows.device)
-    batch = min(batch_size, rows.n)
-    losses = np.empty(iterations)
-    norms = np.empty(iterations)
-    module.train()
-    head.train()
-    for it in range(iterations):
-        idx = rng.choice(rows.n, batch, replace=False)
-        logits = head(module(rows.take(idx)))
-        if logit_offset is not None:
-            logits = logits + logit_offset
-        idx_t = torch.as_tensor(idx, device=rows.device)
-        loss = weighted_cross_entropy(
-            logits, y_t[idx_t], class_weight,
-            None if sample_weight is None else sample_weight[idx_t],
-        )
-        norms[it] = sgd_step(optimizer, loss, max_grad_norm)
-        losses[it] = loss.item()
-        _check_finite(losses[it], "cross-entropy", _DIVERGENCE_HINT)
-    return losses, norms
-
-
-def warmup(module, head, rows, y, cfg, rng, sample_weight=None):
-    """Cross-entropy warm-up of the backbone; per-iteration loss and gradient norm.
-
-    A linear head on the backbone output is trained with the backbone; it is
-    thrown away afterwards (like the pre-trained network of the paper) unless
-    ``ce_weight > 0`` keeps it for the cross-entropy term.
-    """
-    opt = cfg["make_optimizer"](list(module.parameters()) + list(head.parameters()))
-    return cross_entropy_steps(
-        module, head, rows, y, opt, cfg["warmup_iterations"], cfg["batch_size"], rng,
-        sample_weight=sample_weight, max_grad_norm=cfg["max_grad_norm"],
-    )
-
-
-def train_round(module, head, rows, y, objective, optimizer, cfg, sample_weight=None):
-    """``iterations_per_round`` steps of ``objective`` on this round's clusters.
-
-    Each step forwards the batch's rows, L2-normalises them, takes the
-    objective's per-anchor terms and their cost-sensitive weights (inverse
-    class frequency of the anchors in the batch), times ``sample_weight``
-    of the anchors when given. With ``cfg["ce_weight"] > 0`` the
-    cross-entropy of ``head`` on the anchors is added (not in the papers).
-    Returns the per-iteration loss and gradient norm, and the time spent
-    building batches.
-    """
-    ce_weight = cfg["ce_weight"]
-    y_t = torch.as_tensor(y, device=rows.device)
-    losses = np.empty(cfg["iterations_per_round"])
-    norms = np.empty(cfg["iterations_per_round"])
-    sample_time = 0.0
-    module.train()
-    for it in range(cfg["iterations_per_round"]):
-        t0 = time.perf_counter()
-        idx, batch = objective.sample()
-        sample_time += time.perf_counter() - t0
-        out = module(rows.take(idx))
-        per_row, anchor_class, anchors = objective.terms(F.normalize(out, dim=1), batch)
-        anchor_idx = torch.as_tensor(idx, device=rows.device)[anchors]
-        sw = None if sample_weight is None else sample_weight[anchor_idx]
-        w = row_weights(anchor_class, cfg["cost_sensitive"], per_row.dtype)
-        loss = weighted_mean(per_row, w if sw is None else w * sw)
-        if ce_weight:
-            loss = loss + ce_weight * weighted_cross_entropy(
-                head(out[anchors]), y_t[anchor_idx], sample_weight=sw
-            )
-        norms[it] = sgd_step(optimizer, loss, cfg["max_grad_norm"])
-        losses[it] = loss.item()
-        _check_finite(
-            losses[it], objective.phase,
-            _DIVERGENCE_HINT + f" Or margins {objective.margin_names} far above their bounds.",
-        )
-        objective.update(idx, per_row.detach())
-    return losses, norms, sample_time
-
-
-def fit_embedding(module, X, y, n_classes, device, cfg, rng, objective, sample_weight=None):
-    """Run the alternation; returns the final clusters and the history.
-
-    Warm-up (or the inputs) gives the first features; each round clusters
-    every class on the current embedding, sets ``objective`` up on it and
-    trains ``iterations_per_round`` steps; a last embedding and clustering
-    give the fitted clusters. ``sample_weight`` (ndarray of shape (n,) or
-    None) weights every row's loss terms, in the warm-up and in the rounds.
-    """
-    rows = Rows(X, device)
-    if sample_weight is not None:
-        sample_weight = torch.as_tensor(sample_weight, dtype=torch.float32, device=device)
-    history = {"warmup_loss": np.empty(0), "warmup_grad_norm": np.empty(0),
-               "loss": [], "grad_norm": [], "rounds": []}
-    module.to(device)
-    t0 = time.perf_counter()
-    head = torch.nn.Linear(cfg["embedding_dim"], n_classes).to(device)
-    if cfg["init"] == "warmup" and cfg["warmup_iterations"] > 0:
-        history["warmup_loss"], history["warmup_grad_norm"] = warmup(
-            module, head, rows, y, cfg, rng, sample_weight
-        )
-        features = embed(module, rows, cfg["inference_batch_size"])
-    else:
-        features = _input_features(X)
-    history["warmup_time"] = time.perf_counter() - t0
-    params = list(module.parameters())
-    if cfg["ce_weight"]:
-        params += list(head.parameters())
-    optimizer = cfg["make_optimizer"](params)
-    clusters = None
-    for r in range(cfg["n_rounds"]):
-        t0 = time.perf_counter()
-        if r > 0:  # the previous round's embedding is refilled, not kept
-            features = embed(module, rows, cfg["inference_batch_size"], out=features)
-        embed_time = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        clusters = ClassClusters(
-            features, y, cfg["cluster_size"], n_classes=n_classes,
-            previous=clusters, random_state=rng,
-        )
-        cluster_time = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        objective.start_round(clusters, features, y, rng)
-        setup_time = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        losses, norms, sample_time = train_round(
-            module, head, rows, y, objective, optimizer, cfg, sample_weight
-        )
-        train_time = time.perf_counter() - t0
-        history["loss"].append(losses)
-        history["grad_norm"].append(norms)
-        history["rounds"].append({
-            "round": r,
-            "n_clusters": clusters.n_clusters,
-            "embed_time": embed_time,
-            "cluster_time": cluster_time,
-            "setup_time": setup_time,
-            "train_time": train_time,
-            "sample_time": sample_time,
-            "mean_loss": float(losses.mean()) if losses.size else float("nan"),
-            "spread": _spread(features),
-        })
-        if cfg["verbose"]:
-            logger.info(
-                "round %d/%d: %d clusters, mean loss %.4f, clustering %.2fs, training %.2fs",
-                r + 1, cfg["n_rounds"], clusters.n_clusters,
-                history["rounds"][-1]["mean_loss"], cluster_time, train_time,
-            )
-    t0 = time.perf_counter()
-    features = embed(module, rows, cfg["inference_batch_size"], out=features)
-    history["final_embed_time"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    clusters = ClassClusters(
-        features, y, cfg["cluster_size"], n_classes=n_classes,
-        previous=clusters, random_state=rng,
-    )
-    history["final_cluster_time"] = time.perf_counter() - t0
-    history["final_spread"] = _spread(features)
-    for key in ("loss", "grad_norm"):
-        history[key] = np.concatenate(history[key]) if history[key] else np.empty(0)
-    return clusters, history
+def _safe_rows(data):
+    return data.rows.X if not isinstance(data.rows.X, torch.Tensor) else data.rows.X.cpu().numpy()
 
 
 def _input_features(X):

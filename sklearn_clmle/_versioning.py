@@ -1,17 +1,21 @@
-"""The package version stamped on pickled and saved estimators."""
+"""The package version (its one source), stamped on pickled and saved estimators.
+
+``sklearn_clmle.__version__`` re-exports :data:`__version__`, and the
+project metadata reads it from here (``pyproject.toml``, dynamic version).
+"""
 
 import warnings
 
 from sklearn_clmle.exceptions import InconsistentVersionWarning
+
+__version__ = "0.1.0"
 
 #: Key of the version stamp in a pickled estimator's state.
 PICKLE_VERSION_KEY = "_sklearn_clmle_version"
 
 
 def package_version():
-    """``sklearn_clmle.__version__``, imported late: the package imports this module."""
-    from sklearn_clmle import __version__
-
+    """The running package's version, :data:`__version__`."""
     return __version__
 
 

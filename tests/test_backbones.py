@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import FAST_PARAMS
+from _estimators import FAST_PARAMS
 
 from sklearn_clmle import CLMLEEmbedder, CrossEntropyClassifier
 from sklearn_clmle.backbones import BACKBONES, CNN2D, build_backbone
@@ -84,7 +84,7 @@ def test_cnn2d_learns_digits():
     X = (X / 16.0)[:600]
     y = y[:600]
     clf = CrossEntropyClassifier(
-        backbone="cnn2d", max_iter=150, learning_rate=0.05, random_state=0, n_threads=1
+        backbone="cnn2d", max_epochs=90, random_state=0, n_threads=1
     ).fit(X[:400], y[:400])
     assert clf.score(X[400:], y[400:]) > 0.85
 

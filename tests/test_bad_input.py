@@ -7,22 +7,16 @@ Failed or interrupted fits leave a fitted estimator as it was, or unfitted.
 import numpy as np
 import pytest
 import torch
-from conftest import FAST_PARAMS
+from _estimators import embedder, lmle
+from _estimators import cross_entropy as _cross_entropy_factory
+from _estimators import knc as classifier
 from sklearn.datasets import make_classification
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
-from sklearn_clmle import (
-    CLMLEEmbedder,
-    CrossEntropyClassifier,
-    KNearestClusterClassifier,
-    LMLEEmbedder,
-    _classifier,
-    _cross_entropy,
-    _training,
-)
+from sklearn_clmle import _classifier, _cross_entropy, _training
 
 X, Y = make_classification(
     90, n_features=5, n_informative=3, n_redundant=0, n_classes=3,
@@ -30,22 +24,8 @@ X, Y = make_classification(
 )
 
 
-def embedder(**kw):
-    return CLMLEEmbedder(**{**FAST_PARAMS, **kw})
-
-
-def lmle(**kw):
-    return LMLEEmbedder(**{**FAST_PARAMS, **kw})
-
-
-def classifier(**kw):
-    return KNearestClusterClassifier(**{"n_neighbors": 3, "cluster_size": 5,
-                                        "random_state": 0, **kw})
-
-
 def cross_entropy(**kw):
-    return CrossEntropyClassifier(**{"max_iter": 5, "embedding_dim": 4, "random_state": 0,
-                                     "n_threads": 1, **kw})
+    return _cross_entropy_factory(**{"max_iter": 5, "backbone_kwargs": None, **kw})
 
 
 def pipeline():
@@ -178,6 +158,24 @@ BAD_PARAMS = [
     (cross_entropy, dict(max_iter=0)),
     (cross_entropy, dict(logit_adjustment=-1.0)),
     (cross_entropy, dict(class_weight="auto")),
+    # The training engine's parameters, shared by the three torch estimators.
+    *[(make, params) for make in (embedder, lmle, cross_entropy) for params in (
+        dict(validation_fraction=0.0),
+        dict(validation_fraction=1.0),
+        dict(n_iter_no_change=0),
+        dict(tol=-1.0),
+        dict(max_epochs=0),
+        dict(lr_schedule="step"),
+        dict(optimizer="adam"),
+        dict(learning_rate="fast"),
+        dict(augment="flip"),
+        dict(augment=3),
+        dict(early_stopping="yes"),
+    )],
+    (embedder, dict(warmup_epochs=-1)),
+    (embedder, dict(iterations_per_round=0)),
+    (embedder, dict(ce_loss="focal")),
+    (lmle, dict(ce_loss="weighted")),
 ]
 
 
@@ -237,9 +235,9 @@ def _raiser(exc):
 
 #: Where to break each estimator's fit, after validation and some work.
 BREAK_POINTS = {
-    "embedder": (_training, "train_round"),
-    "lmle": (_training, "train_round"),
-    "cross_entropy": (_cross_entropy, "cross_entropy_steps"),
+    "embedder": (_training, "run_phase"),
+    "lmle": (_training, "run_phase"),
+    "cross_entropy": (_cross_entropy, "run_phase"),
     "classifier": (_classifier, "CentroidIndex"),
 }
 

@@ -3,7 +3,7 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import FAST_PARAMS
+from _estimators import FAST_PARAMS
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline as ImbPipeline
 from sklearn.datasets import make_blobs, make_classification

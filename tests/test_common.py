@@ -1,6 +1,6 @@
 """scikit-learn's estimator checks on every public estimator."""
 
-from conftest import FAST_PARAMS
+from _estimators import FAST_PARAMS
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_clmle import (

@@ -9,7 +9,7 @@ from sklearn.metrics import recall_score
 
 from sklearn_clmle import CrossEntropyClassifier
 
-PARAMS = dict(max_iter=150, embedding_dim=8, backbone_kwargs={"hidden_layer_sizes": (32,)},
+PARAMS = dict(max_epochs=75, embedding_dim=8, backbone_kwargs={"hidden_layer_sizes": (32,)},
               random_state=0, n_threads=1)
 
 
@@ -68,8 +68,11 @@ def test_prior_and_history(imbalanced):
     X, y, _, _ = imbalanced
     clf = CrossEntropyClassifier(**PARAMS).fit(X, y)
     np.testing.assert_allclose(clf.class_prior_, [400 / 420, 20 / 420])
-    assert clf.loss_curve_.shape == (150,)
-    assert clf.loss_curve_[-20:].mean() < clf.loss_curve_[:20].mean()
+    assert clf.loss_curve_.shape == (75,) and clf.n_iter_ == 75
+    assert clf.n_steps_ == 75 * 2  # 420 rows in batches of 240
+    assert [row["epoch"] for row in clf.history_] == list(range(1, 76))
+    assert clf.loss_curve_[-10:].mean() < clf.loss_curve_[:10].mean()
+    assert clf.validation_scores_ is None and clf.best_epoch_ is None
 
 
 def test_multiclass_outputs_and_pickle():

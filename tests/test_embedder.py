@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from conftest import FAST_PARAMS
+from _estimators import FAST_PARAMS
 from sklearn.base import clone
 
 from sklearn_clmle import CLMLEEmbedder
@@ -39,11 +39,18 @@ def test_fitted_attributes(data):
     assert emb.cluster_centers_.shape == (emb.n_clusters_per_class_.sum(), 8)
     np.testing.assert_array_equal(emb.cluster_classes_[emb.cluster_labels_], y)
     h = emb.history_
-    assert h["loss"].shape == (20,) and np.isfinite(h["loss"]).all()
-    assert h["warmup_loss"].shape == (10,)
-    assert len(h["rounds"]) == 2
-    assert {"cluster_time", "train_time", "sample_time", "spread"} <= set(h["rounds"][0])
-    assert emb.n_iter_ == 20
+    # 10 warm-up steps are 5 epochs of 2 batches of 240 rows; then 2 rounds
+    # of iterations_per_round=10 steps, one "epoch" each.
+    assert [row["phase"] for row in h] == ["warmup"] * 5 + ["train"] * 2
+    assert [row["steps"] for row in h] == [2] * 5 + [10, 10]
+    assert [row["epoch"] for row in h] == list(range(1, 8))
+    assert all(np.isfinite(row["loss"]) and row["seconds"] >= 0 for row in h)
+    assert {"phase", "epoch", "steps", "loss", "val_score", "learning_rate",
+            "grad_norm", "seconds"} == set(h[0])
+    assert len(emb.fit_stats_["round_times"]) == 2
+    assert {"embed_time", "cluster_time"} == set(emb.fit_stats_["round_times"][0])
+    assert emb.fit_stats_["final_spread"] > 0
+    assert emb.n_iter_ == 2 and emb.n_steps_ == 20 and emb.best_epoch_ is None
 
 
 def test_reproducible_with_random_state(data):
@@ -171,8 +178,9 @@ def test_ce_weight_changes_training(data):
     X, y = data
     paper = fast(ce_weight=0.0).fit(X, y)
     ours = fast(ce_weight=1.0).fit(X, y)
-    np.testing.assert_array_equal(paper.history_["warmup_loss"], ours.history_["warmup_loss"])
-    assert not np.allclose(paper.history_["loss"], ours.history_["loss"])
+    assert paper.history_[0] ["loss"] == ours.history_[0]["loss"]  # the warm-up
+    assert not np.allclose([r["loss"] for r in paper.history_[1:]],
+                           [r["loss"] for r in ours.history_[1:]])
 
 
 def test_user_module_is_not_mutated(data):
@@ -254,7 +262,10 @@ def test_verbose_levels(data, caplog):
     assert not caplog.records
     caplog.clear()
     fast(verbose=1).fit(X, y)
-    assert any("round 1/2" in r.getMessage() for r in caplog.records)
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("warm-up epoch" in m for m in lines) == 5
+    assert sum("cluster-margin epoch" in m for m in lines) == 2
+    assert any(m.startswith("cluster-margin epoch 2/2: loss") for m in lines)
 
 
 def test_transform_in_bounded_batches(data):
@@ -267,13 +278,13 @@ def test_transform_in_bounded_batches(data):
 
 def test_max_grad_norm_records_and_clips(data):
     X, y = data
-    plain = fast().fit(X, y)
-    assert np.isnan(plain.history_["grad_norm"]).all()
+    plain = fast(max_grad_norm=None).fit(X, y)
+    assert all(np.isnan(row["grad_norm"]) for row in plain.history_)
     loose = fast(max_grad_norm=1e12).fit(X, y)  # never reached: bitwise the same fit
     np.testing.assert_array_equal(loose.transform(X), plain.transform(X))
-    norms = np.r_[loose.history_["warmup_grad_norm"], loose.history_["grad_norm"]]
-    assert norms.shape == (10 + 2 * 10,) and np.isfinite(norms).all() and (norms > 0).all()
-    tight = fast(max_grad_norm=0.5 * np.median(norms)).fit(X, y)
+    norms = np.array([row["grad_norm"] for row in loose.history_])
+    assert norms.shape == (7,) and np.isfinite(norms).all() and (norms > 0).all()
+    tight = fast(max_grad_norm=0.1 * norms.min()).fit(X, y)
     assert not np.array_equal(tight.transform(X), plain.transform(X))
 
 
@@ -282,6 +293,6 @@ def test_max_grad_norm_tames_unscaled_input():
     X = np.array([[640.42265044], [125.73022109], [-132.10486329]])
     y = np.array([2, 0, 1])
     with pytest.raises(FloatingPointError, match="StandardScaler"):
-        CLMLEEmbedder(**FAST_PARAMS).fit(X, y)
+        CLMLEEmbedder(**FAST_PARAMS, max_grad_norm=None).fit(X, y)
     Z = CLMLEEmbedder(**FAST_PARAMS, max_grad_norm=1.0).fit(X, y).transform(X)
     assert np.isfinite(Z).all()

@@ -15,10 +15,15 @@ def test_bounds_formulas():
     )
 
 
-def test_auto_is_half_the_bounds():
+def test_auto_is_half_the_bounds_with_a2_below_a1():
     a1_max, a2_max, a1, a2 = resolve_margins("auto", "auto", [60, 30, 10], [0, 1, 2])
     assert a1 == pytest.approx(a1_max / 2)
-    np.testing.assert_allclose(a2, a2_max / 2)
+    # Half of each bound, but never more than half of a1 (paper Sec. 3.2:
+    # between-class margins larger than same-class ones).
+    np.testing.assert_allclose(a2, np.minimum(a2_max / 2, a1 / 2))
+    assert (a2 < a1).all() and a2[0] < a2_max[0] / 2  # the head class is capped
+    _, _, _, a2_set = resolve_margins("auto", 0.6, [60, 30, 10], [0, 1, 2])
+    assert a2_set[0] == 0.6  # an explicit a2 is the user's choice
 
 
 def test_values_within_bounds_are_kept():

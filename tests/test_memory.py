@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from conftest import FAST_PARAMS
+from _estimators import FAST_PARAMS
 from sklearn.datasets import make_classification
 
 import sklearn_clmle._clustering as clustering

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import FAST_PARAMS
+from _estimators import FAST_PARAMS
 from joblib import Parallel, delayed
 
 try:  # joblib < 1.5 vendors cloudpickle; newer versions depend on it

@@ -14,13 +14,12 @@ import pandas as pd
 import pytest
 import sklearn
 import torch
-from conftest import FAST_PARAMS
+from _estimators import cross_entropy, embedder, knc
 from sklearn.datasets import make_classification
 from sklearn.pipeline import make_pipeline
 
 import sklearn_clmle
 from sklearn_clmle import (
-    CLMLEEmbedder,
     CrossEntropyClassifier,
     InconsistentVersionWarning,
     KNearestClusterClassifier,
@@ -29,17 +28,7 @@ from sklearn_clmle import (
 )
 from sklearn_clmle._search import CentroidIndex
 
-CE_PARAMS = dict(
-    max_iter=20, embedding_dim=4, backbone_kwargs={"hidden_layer_sizes": (8,)},
-    random_state=0, n_threads=1,
-)
-FACTORIES = {
-    "embedder": lambda **kw: CLMLEEmbedder(**{**FAST_PARAMS, **kw}),
-    "cross_entropy": lambda **kw: CrossEntropyClassifier(**{**CE_PARAMS, **kw}),
-    "knc": lambda **kw: KNearestClusterClassifier(
-        **{"n_neighbors": 3, "cluster_size": 5, "random_state": 0, **kw}
-    ),
-}
+FACTORIES = {"embedder": embedder, "cross_entropy": cross_entropy, "knc": knc}
 METHODS = ("transform", "predict", "predict_proba", "decision_function")
 
 
@@ -407,7 +396,7 @@ def test_other_format_version_is_refused(saved):
 
 
 def test_pickle_from_other_version_warns(fitted, data, monkeypatch):
-    monkeypatch.setattr(sklearn_clmle, "__version__", "0.0.1")
+    monkeypatch.setattr(sklearn_clmle._versioning, "__version__", "0.0.1")
     payload = pickle.dumps(fitted)
     monkeypatch.undo()
     with pytest.warns(InconsistentVersionWarning, match="0.0.1"):

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import FAST_PARAMS
+from _estimators import FAST_PARAMS
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline as ImbPipeline
 from imblearn.under_sampling import RandomUnderSampler

@@ -10,7 +10,7 @@ that says so (tests/test_bad_input.py covers invalid input).
 import contextlib
 
 import numpy as np
-from conftest import FAST_PARAMS
+from _estimators import FAST_PARAMS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.pipeline import make_pipeline

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import sklearn
-from conftest import FAST_PARAMS
+from _estimators import FAST_PARAMS
 from imblearn.pipeline import Pipeline as ImbPipeline
 from sklearn.datasets import make_classification
 from sklearn.metrics import recall_score
