@@ -49,6 +49,7 @@ VARIANTS = {
     "CLMLE scale 30": ("clmle", {"scale": 30.0}),
     "CLMLE a2 auto uncapped": ("clmle", {"_a2_cap": None}),
     "CLMLE no augment": ("clmle", {"augment": None}),
+    "CLMLE ce_input features": ("clmle", {"ce_input": "features"}),
     "CLMLE n_rounds 10": ("clmle", {"n_rounds": 10}),
     "CLMLE early stopping": ("clmle", {"early_stopping": True}),
     "CLMLE budget 15+75": ("clmle", {"warmup_epochs": 15, "max_epochs": 75}),

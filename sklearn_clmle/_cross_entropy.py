@@ -37,7 +37,7 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
     balanced-error optimal. Both are the usual deep baselines for long-tailed
     data. It runs on the same engine as :class:`~sklearn_clmle.CLMLEEmbedder`
     (optimiser, schedule, validation split, early stopping, augmentation),
-    and its default budget of 80 epochs is the embedder's 20 warm-up + 60
+    and its default budget of 180 epochs is the embedders' 30 warm-up + 150
     main epochs at the same batch size, so comparisons are like for like.
 
     Parameters
@@ -54,7 +54,7 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         As for :class:`~sklearn_clmle.CLMLEEmbedder`.
     backbone_kwargs : dict, default=None
         Keyword arguments of a registered backbone.
-    max_epochs : int, default=80
+    max_epochs : int, default=180
         Passes over the training rows (the most that runs with
         ``early_stopping``).
     max_iter : int or None, default=None
@@ -66,8 +66,8 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
     optimizer : {"sgd", "adamw"}, default="sgd"
         As for :class:`~sklearn_clmle.CLMLEEmbedder`.
     learning_rate : float or "auto", default="auto"
-        Starting rate; ``"auto"`` is 0.05 for SGD and 0.001 for AdamW.
-    lr_schedule : {"cosine", "plateau", "constant"}, default="cosine"
+        Starting rate; ``"auto"`` is 0.1 for SGD and 0.003 for AdamW.
+    lr_schedule : {"constant", "cosine", "plateau"}, default="constant"
         As for :class:`~sklearn_clmle.CLMLEEmbedder`.
     momentum : float, default=0.9
         SGD momentum.
@@ -85,15 +85,16 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         Epochs without improvement before stopping.
     tol : float, default=1e-4
         Smallest improvement of the validation score that counts.
-    augment : callable, "auto" or None, default=None
+    augment : callable, "auto" or None, default="auto"
         Applied to every training batch, as for
-        :class:`~sklearn_clmle.CLMLEEmbedder`.
-    max_grad_norm : float or None, default=None
+        :class:`~sklearn_clmle.CLMLEEmbedder` (``"auto"``: flips for
+        ``"cnn2d"``, shifts for ``"cnn1d"``, nothing for ``"mlp"``).
+    max_grad_norm : float or None, default=2.0
         Clip the total L2 norm of the gradients to this value before each
-        SGD step (``torch.nn.utils.clip_grad_norm_``); None does not clip.
-        Steps whose norm is below it are unchanged, so it only acts when
-        training starts to blow up, e.g. on unscaled inputs or with a large
-        ``learning_rate``.
+        step (``torch.nn.utils.clip_grad_norm_``); None does not clip (the
+        papers). Steps whose norm is below it are unchanged. 2 by
+        measurement: without clipping, CLMLE at the default rate diverged
+        or collapsed on MNIST-1D (``benchmarks/results/engine.md``).
     inference_batch_size : int, default=4096
         Rows per forward pass in ``predict``.
     device : str, torch.device or None, default="auto"

@@ -28,8 +28,10 @@ class CLMLEEmbedder(EmbedderBase):
     a2 : float or "auto", default="auto"
         Margin between clusters of the same class, per class bounded by
         ``a2_max_[c] = 1 - cos(2 pi L_c / L)``; ``"auto"`` uses half of
-        each class's bound. A value above a class's bound is clipped to that
-        bound for that class, with a ``UserWarning``.
+        each class's bound, but at most half of ``a1_``, so that the
+        between-class margin is the larger one, as the paper asks (Sec.
+        3.2). A value above a class's bound is clipped to that bound for
+        that class, with a ``UserWarning``.
     embedding_dim : int, default=64
         Width d of the embedding.
     backbone : str, torch.nn.Module or callable, default="mlp"
@@ -78,12 +80,12 @@ class CLMLEEmbedder(EmbedderBase):
     weight_decay : float, default=5e-4
         Weight decay (paper), of SGD or AdamW.
 {training}
-    max_grad_norm : float or None, default=None
+    max_grad_norm : float or None, default=2.0
         Clip the total L2 norm of the gradients to this value before each
-        SGD step (``torch.nn.utils.clip_grad_norm_``); None does not clip
-        (the paper). Steps whose norm is below it are unchanged, so it only
-        acts when training starts to blow up, e.g. on unscaled inputs or
-        with a large ``learning_rate``.
+        step (``torch.nn.utils.clip_grad_norm_``); None does not clip (the
+        papers). Steps whose norm is below it are unchanged. 2 by
+        measurement: without clipping, CLMLE at the default rate diverged
+        or collapsed on MNIST-1D (``benchmarks/results/engine.md``).
     inference_batch_size : int, default=4096
         Rows per forward pass in ``transform`` and between rounds.
     device : str or torch.device, default="auto"
@@ -198,6 +200,7 @@ class CLMLEEmbedder(EmbedderBase):
         warmup_epochs=30,
         warmup_iterations=None,
         ce_loss="logit_adjusted",
+        ce_input="embedding",
         query_sampling="hardest",
         cost_sensitive=True,
         scale=10.0,
@@ -235,6 +238,7 @@ class CLMLEEmbedder(EmbedderBase):
         self.warmup_epochs = warmup_epochs
         self.warmup_iterations = warmup_iterations
         self.ce_loss = ce_loss
+        self.ce_input = ce_input
         self.query_sampling = query_sampling
         self.cost_sensitive = cost_sensitive
         self.scale = scale

@@ -36,19 +36,18 @@ SHARED_TRAINING_DOC = """\
     n_rounds : int, default=5
         Clusterings of the main phase (paper: within 5): the training rows
         are re-clustered every ``ceil(max_epochs / n_rounds)`` epochs.
-    max_epochs : int, default=60
-        Passes over the training rows of the main phase (after the warm-up):
-        ten times the data gets ten times the steps. With ``early_stopping``
-        it is the most that runs.
+    max_epochs : int, default=150
+        Passes over the training rows in the main phase (after the
+        warm-up): ten times the data gets ten times the steps. With
+        ``early_stopping`` it is the most that runs.
     iterations_per_round : int or None, default=None
         Iteration-level control: ``n_rounds`` rounds of this many steps
-        (each counted as one epoch in ``history_``) instead of the epoch
-        budget. None uses ``max_epochs``.
+        (each one row of ``history_``) instead of ``max_epochs``.
     init : {"warmup", "input"}, default="warmup"
         Prior features of the first clustering: a cross-entropy warm-up of
         the same backbone (standing in for the paper's pre-trained network),
         or the (L2-normalised) inputs.
-    warmup_epochs : int, default=20
+    warmup_epochs : int, default=30
         Epochs of the cross-entropy warm-up (``init="warmup"``).
     warmup_iterations : int or None, default=None
         Steps of the warm-up instead of ``warmup_epochs`` (0 skips it).
@@ -56,17 +55,23 @@ SHARED_TRAINING_DOC = """\
         The cross-entropy of the warm-up and of the ``ce_weight`` term:
         plain, class-weighted (``n / (C n_c)``) or logit-adjusted (training
         logits plus ``log prior``, Menon et al. 2021). Not in the papers
-        (they warm up with plain softmax on balanced data); the default by
-        measurement (``benchmarks/results/engine.md``).
+        (they pre-train with plain softmax); the default by measurement
+        (``benchmarks/results/engine.md``).
+    ce_input : {"embedding", "features"}, default="embedding"
+        What the cross-entropy head reads: ``10 *`` the unit-norm embedding
+        that the margins shape (so the term cannot be lowered while the
+        embedding collapses to a point), or the raw backbone output. Not in
+        the papers; "embedding" by measurement (``engine.md``: "features"
+        collapsed some fits to chance).
     optimizer : {"sgd", "adamw"}, default="sgd"
         SGD with ``momentum`` and ``weight_decay`` (the papers), or AdamW.
     learning_rate : float or "auto", default="auto"
-        Starting learning rate; ``"auto"`` is 0.05 for SGD and 0.001 for
+        Starting learning rate; ``"auto"`` is 0.1 for SGD and 0.003 for
         AdamW (measured, ``benchmarks/results/engine.md``).
-    lr_schedule : {"cosine", "plateau", "constant"}, default="cosine"
-        Learning rate over the main phase: cosine decay to 0, the papers'
-        division by 10 on a plateau of the validation score (of the training
-        loss without a validation part), or constant. The warm-up runs at
+    lr_schedule : {"constant", "cosine", "plateau"}, default="constant"
+        Learning rate over the main phase: constant, cosine decay to 0, or
+        the papers' division by 10 on a plateau of the validation score (of
+        the training loss without a validation part). The warm-up runs at
         the starting rate.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of every class, score it after
@@ -82,13 +87,14 @@ SHARED_TRAINING_DOC = """\
         ``lr_schedule="plateau"`` divides the rate by 10).
     tol : float, default=1e-4
         Smallest improvement of the validation score that counts.
-    augment : callable, "auto" or None, default=None
+    augment : callable, "auto" or None, default="auto"
         Applied to every training batch on the device (never in
         ``transform`` nor to the validation part): ``augment(batch,
         generator) -> batch`` of the same shape, with ``generator`` a seeded
         ``torch.Generator``. ``"auto"`` is a random horizontal flip for
         ``"cnn2d"`` and a random shift for ``"cnn1d"``
-        (:mod:`sklearn_clmle.augment`), none for ``"mlp"``."""
+        (:mod:`sklearn_clmle.augment`), nothing for ``"mlp"`` or a custom
+        backbone; None turns it off."""
 
 
 class EmbedderBase(
@@ -105,6 +111,7 @@ class EmbedderBase(
         "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
         "warmup_iterations": [Interval(Integral, 0, None, closed="left"), None],
         "ce_loss": [StrOptions({"plain", "balanced", "logit_adjusted"})],
+        "ce_input": [StrOptions({"embedding", "features"})],
         "cost_sensitive": ["boolean"],
         "ce_weight": [Interval(Real, 0, None, closed="left")],
     }
@@ -187,7 +194,7 @@ class EmbedderBase(
         return self._train_settings(
             batch_size=batch_size, max_steps=max_steps,
             warmup_epochs=int(self.warmup_epochs), warmup_steps=warmup_steps,
-            n_rounds=int(self.n_rounds), ce_loss=self.ce_loss,
+            n_rounds=int(self.n_rounds), ce_loss=self.ce_loss, ce_input=self.ce_input,
             ce_weight=float(self.ce_weight), cost_sensitive=bool(self.cost_sensitive),
             augment=resolve_augment(self.augment, module),
         )

@@ -70,7 +70,7 @@ class LMLEEmbedder(EmbedderBase):
     weight_decay : float, default=5e-4
         Weight decay (the paper's lambda).
 {training}
-    max_grad_norm : float or None, default=None
+    max_grad_norm : float or None, default=2.0
         Gradient-norm clipping, as in :class:`CLMLEEmbedder`.
     inference_batch_size : int, default=4096
         Rows per forward pass in ``transform`` and between rounds.
@@ -147,6 +147,7 @@ n_clusters_per_class_, history_, best_epoch_, n_iter_, n_steps_, fit_stats_
         warmup_epochs=30,
         warmup_iterations=None,
         ce_loss="logit_adjusted",
+        ce_input="embedding",
         cost_sensitive=True,
         ce_weight=0.0,
         optimizer="sgd",
@@ -184,6 +185,7 @@ n_clusters_per_class_, history_, best_epoch_, n_iter_, n_steps_, fit_stats_
         self.warmup_epochs = warmup_epochs
         self.warmup_iterations = warmup_iterations
         self.ce_loss = ce_loss
+        self.ce_input = ce_input
         self.cost_sensitive = cost_sensitive
         self.ce_weight = ce_weight
         self.optimizer = optimizer

@@ -44,6 +44,7 @@ class TrainSettings:
     tol: float
     augment: Optional[Callable]
     ce_loss: str
+    ce_input: str
     ce_weight: float
     cost_sensitive: bool
     inference_batch_size: int

@@ -98,11 +98,11 @@ class TorchEstimatorMixin(VersionStampMixin):
 
         ``budget`` holds what differs between the estimators: ``batch_size``,
         ``max_steps``, ``warmup_epochs``, ``warmup_steps``, ``n_rounds``,
-        ``ce_loss``, ``ce_weight``, ``cost_sensitive`` and ``augment`` (the
+        ``ce_loss``, ``ce_input``, ``ce_weight``, ``cost_sensitive`` and ``augment`` (the
         resolved callable).
         """
         defaults = dict(max_steps=None, warmup_epochs=0, warmup_steps=None, n_rounds=1,
-                        ce_loss="plain", ce_weight=0.0, cost_sensitive=False, augment=None)
+                        ce_loss="plain", ce_input="features", ce_weight=0.0, cost_sensitive=False, augment=None)
         return TrainSettings(**{
             **defaults, **budget,
             "max_epochs": int(self.max_epochs),

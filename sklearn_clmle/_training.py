@@ -72,14 +72,19 @@ class TrainingData:
 
 def cross_entropy_phase(name, module, head, data, term, optimizer, settings, rng,
                         generator, total_steps, schedule="constant", validate=None,
-                        early_stopping=False, label="cross-entropy"):
-    """A phase of (plain, balanced or logit-adjusted) cross-entropy steps."""
+                        early_stopping=False, label="cross-entropy", head_input=None):
+    """A phase of (plain, balanced or logit-adjusted) cross-entropy steps.
+
+    ``head_input`` maps the backbone's output to what ``head`` reads (default:
+    the output itself).
+    """
     order = BatchOrder(data.rows.n, settings.batch_size, rng)
+    head_input = head_input or (lambda out: out)
 
     def step():
         idx = order.next()
         idx_t = torch.as_tensor(idx, device=data.rows.device)
-        logits = head(module(data.batch(idx, settings.augment, generator)))
+        logits = head(head_input(module(data.batch(idx, settings.augment, generator))))
         loss = term(logits, data.y_t[idx_t], data.weights(idx_t))
         return loss.detach(), sgd_step(optimizer, loss, settings.max_grad_norm)
 
@@ -108,6 +113,7 @@ def fit_embedding(module, X, y, classes, device, settings, rng, objective, *,
     history, info = [], {"round_times": []}
     head = torch.nn.Linear(_out_width(module, data), n_classes).to(device)
     term = CrossEntropyTerm(settings.ce_loss, data.counts, device)
+    head_input = _head_input(settings.ce_input)
     modules = [module, head]
     epoch = 1
     warmup_steps = settings.warmup_total(data.rows.n) if init == "warmup" else 0
@@ -115,7 +121,8 @@ def fit_embedding(module, X, y, classes, device, settings, rng, objective, *,
         opt = settings.make_optimizer(list(module.parameters()) + list(head.parameters()))
         result = run_phase(
             cross_entropy_phase("warmup", module, head, data, term, opt, settings, rng,
-                                generator, warmup_steps, label="warm-up"),
+                                generator, warmup_steps, label="warm-up",
+                                head_input=head_input),
             opt, modules, settings, history,
         )
         epoch += result.epochs
@@ -157,7 +164,7 @@ def fit_embedding(module, X, y, classes, device, settings, rng, objective, *,
         loss = weighted_mean(per_row, w if sw is None else w * sw)
         if settings.ce_weight:
             loss = loss + settings.ce_weight * term(
-                head(out[anchors]), data.y_t[anchor_idx], sw
+                head(head_input(out[anchors])), data.y_t[anchor_idx], sw
             )
         norm = sgd_step(optimizer, loss, settings.max_grad_norm)
         objective.update(idx, per_row.detach())
@@ -193,6 +200,18 @@ def fit_embedding(module, X, y, classes, device, settings, rng, objective, *,
     info["final_cluster_time"] = time.perf_counter() - t0
     info["final_spread"] = _spread(final)
     return clusters, history, info
+
+
+#: Inverse temperature of the cross-entropy head on the unit-norm embedding
+#: (``ce_input="embedding"``): logits ``W (HEAD_SCALE * z) + b``.
+HEAD_SCALE = 10.0
+
+
+def _head_input(ce_input):
+    """What the embedders' cross-entropy head reads, from the backbone's output."""
+    if ce_input == "features":
+        return lambda out: out
+    return lambda out: HEAD_SCALE * F.normalize(out, dim=1)
 
 
 def _main_budget(settings, n_rows, objective):

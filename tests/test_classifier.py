@@ -45,7 +45,8 @@ def brute_force_eq10(X_train, y_train, X_query, n_neighbors, scale=1.0):
 @pytest.mark.parametrize("n_neighbors, scale", [(1, 1.0), (7, 1.0), (15, 5.0)])
 def test_cluster_size_one_matches_brute_force(data, n_neighbors, scale):
     X, y = data
-    clf = KNearestClusterClassifier(n_neighbors, cluster_size=1, scale=scale).fit(X, y)
+    clf = KNearestClusterClassifier(n_neighbors, cluster_size=1, scale=scale,
+                                    prior_adjustment=0.0).fit(X, y)
     assert clf.cluster_centers_.shape == X.shape
     np.testing.assert_array_equal(
         clf.predict(X[:80] + 0.1), brute_force_eq10(X, y, X[:80] + 0.1, n_neighbors, scale)
@@ -194,3 +195,31 @@ def test_kneighbors(data):
     np.testing.assert_allclose(dist, expected, atol=1e-5)
     with pytest.raises(ValueError, match="n_neighbors must be in"):
         clf.kneighbors(X[:5], n_neighbors=10_000)
+
+
+@pytest.mark.parametrize("tau", [0.5, 1.0])
+def test_prior_adjustment_adds_minus_tau_log_prior_to_retrieved_classes(data, tau):
+    X, y = data
+    plain = KNearestClusterClassifier(5, cluster_size=10, prior_adjustment=0.0,
+                                      random_state=0).fit(X, y)
+    adjusted = KNearestClusterClassifier(5, cluster_size=10, prior_adjustment=tau,
+                                         random_state=0).fit(X, y)
+    assert plain.prior_adjustment_ == 0.0 and adjusted.prior_adjustment_ == tau
+    prior = np.bincount(y) / y.size
+    a, b = plain.decision_function(X), adjusted.decision_function(X)
+    _, idx = plain.kneighbors(X)
+    retrieved = np.zeros(a.shape, dtype=bool)
+    np.put_along_axis(retrieved, plain._cluster_class[idx], True, axis=1)
+    np.testing.assert_allclose((b - a)[retrieved], np.broadcast_to(
+        -tau * np.log(prior), a.shape)[retrieved])
+    np.testing.assert_array_equal(b[~retrieved], a[~retrieved])
+    # predict follows the adjusted scores; the rarest class gains.
+    rare = np.argmin(prior)
+    assert (adjusted.predict(X) == rare).sum() >= (plain.predict(X) == rare).sum()
+
+
+def test_prior_adjustment_auto_per_rule(data):
+    X, y = data
+    assert KNearestClusterClassifier(cluster_size=10).fit(X, y).prior_adjustment_ == 1.0
+    assert KNearestClusterClassifier(cluster_size=10, rule="lmle").fit(
+        X, y).prior_adjustment_ == 0.0

@@ -26,7 +26,7 @@ def _settings(**kw):
                 warmup_steps=None, n_rounds=1, optimizer="sgd", learning_rate=0.1,
                 momentum=0.0, weight_decay=0.0, lr_schedule="constant",
                 max_grad_norm=None, early_stopping=True, validation_fraction=0.1,
-                n_iter_no_change=2, tol=0.0, augment=None, ce_loss="plain",
+                n_iter_no_change=2, tol=0.0, augment=None, ce_loss="plain", ce_input="features",
                 ce_weight=0.0, cost_sensitive=False, inference_batch_size=100,
                 verbose=0)
     return TrainSettings(**{**base, **kw})
