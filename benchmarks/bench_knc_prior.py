@@ -18,7 +18,6 @@ import sys
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
 from _report import write_report  # noqa: E402
 from bench_engine import FIRST_SEED, development_split, markdown_table  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
