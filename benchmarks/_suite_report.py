@@ -279,7 +279,7 @@ def report(frame, out, wall_time):
     if plot_tail(ok, out + "_tail.png"):
         lines += [f"![recall of the rarest classes]({name}_tail.png)", ""]
     lines += target_lines(frame) + [""]
-    lines += glance_lines(frame, out) + [""]
+    lines += glance_lines(frame, _shown(out)) + [""]
     lines += metric_table(frame, "balanced_accuracy", "Balanced accuracy") + [""]
     lines += metric_table(frame, "macro_f1", "Macro-F1") + [""]
     lines += metric_table(frame, "g_mean", "G-mean") + [""]
@@ -288,4 +288,10 @@ def report(frame, out, wall_time):
     lines += chosen_lines(frame)
     write_report(lines, out + ".md")
     # The main job ends with what a newcomer reads at a glance.
-    print("\n".join(glance_lines(frame, os.path.relpath(out))))
+    print("\n".join(glance_lines(frame, _shown(out))))
+
+
+def _shown(out):
+    """``out`` as a reader finds it: relative to the repository root."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.relpath(os.path.abspath(out), root)

@@ -43,18 +43,28 @@ def run_job(task, seed, names, job_dir):
     """All methods on one (task, seed); one dict per method, kept in ``job_dir``.
 
     A finished job's rows are read back instead of recomputed, so an
-    interrupted suite resumes where it stopped.
+    interrupted suite resumes where it stopped; methods missing from a
+    finished job (a method added, or its rows deleted to rerun it) are run
+    alone and merged in, unless one of them derives from the tuned CLMLE,
+    when the whole job is rerun.
     """
+    from _suite_methods import DERIVED
+
     path = os.path.join(job_dir, f"{task.name.replace(' ', '_')}-{seed}.json")
+    rows = []
     if os.path.exists(path):
         with open(path) as fh:
             rows = json.load(fh)
-        if {r["method"] for r in rows} >= set(names):
-            return [r for r in rows if r["method"] in names]
-    rows = _run_job(task, seed, names)
-    with open(path, "w") as fh:
-        json.dump(rows, fh)
-    return rows
+    missing = [n for n in names if n not in {r["method"] for r in rows}]
+    if missing:
+        if set(missing) & set(DERIVED) or len(missing) == len(names):
+            rows = _run_job(task, seed, names)
+        else:
+            rows = [r for r in rows if r["method"] not in missing]
+            rows += _run_job(task, seed, missing)
+        with open(path, "w") as fh:
+            json.dump(rows, fh)
+    return [r for r in rows if r["method"] in names]
 
 
 def _run_job(task, seed, names):
