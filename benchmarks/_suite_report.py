@@ -154,7 +154,9 @@ def glance_lines(frame, out):
                                        sorted(wins.items(), key=lambda kv: -kv[1]))
               + ". Best mean rank: " + ", ".join(f"{m} {r:.2f}" for m, r in
                                                  ranks.head(3).items()) + ".",
-              f"Full tables: `{out}.md`; plots: `{out}_ir.png`, `{out}_tail.png`."]
+              f"Full tables: `{out}.md`; plots: `{out}_ir.png`"
+              + (", `{}_tail.png`.".format(out) if os.path.exists(_absolute(out) + "_tail.png")
+                 else ".")]
     return lines
 
 
@@ -289,6 +291,12 @@ def report(frame, out, wall_time):
     write_report(lines, out + ".md")
     # The main job ends with what a newcomer reads at a glance.
     print("\n".join(glance_lines(frame, _shown(out))))
+
+
+def _absolute(shown):
+    """A path :func:`_shown` gave, back as an absolute path."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.join(root, shown)
 
 
 def _shown(out):

@@ -122,9 +122,9 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
     history_ : list of dict
         One row per epoch, as for :class:`~sklearn_clmle.CLMLEEmbedder`
         (``val_score`` is the validation balanced accuracy).
-    loss_curve_ : ndarray of shape (n_iter_,)
+    loss_curve_ : ndarray of shape (`n_iter_`,)
         Mean training loss per epoch.
-    validation_scores_ : ndarray of shape (n_iter_,) or None
+    validation_scores_ : ndarray of shape (`n_iter_`,) or None
         Validation balanced accuracy per epoch (None without
         ``early_stopping``).
     best_epoch_ : int or None
