@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklearn_clmle._engine import run_phase
 from sklearn_clmle._rows import Rows, network_outputs
-from sklearn_clmle._runtime import inference_device, resolve_device, seed_from, torch_threads
+from sklearn_clmle._runtime import inference_device, resolve_device, torch_threads
 from sklearn_clmle._steps import CrossEntropyTerm
 from sklearn_clmle._torch_base import TORCH_PARAMETER_CONSTRAINTS, TorchEstimatorMixin
 from sklearn_clmle._training import TrainingData, cross_entropy_phase
@@ -250,7 +250,7 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
                 max_steps=None if self.max_iter is None else int(self.max_iter),
                 augment=resolve_augment(self.augment, module),
             )
-            generator = torch.Generator(device=device).manual_seed(seed_from(np_rng))
+            generator = self._batch_generator(np_rng, device)
             data = TrainingData(X, y_enc, settings, device, np_rng, classes, sample_weight)
             # The adjustment uses the prior of all of y, as predictions assume.
             term = CrossEntropyTerm(

@@ -10,7 +10,6 @@ on the shared engine (:mod:`sklearn_clmle._engine`).
 from numbers import Integral, Real
 
 import numpy as np
-import torch
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -22,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklearn_clmle._clustering import resolve_cluster_size
 from sklearn_clmle._rows import Rows, embed
-from sklearn_clmle._runtime import inference_device, resolve_device, seed_from, torch_threads
+from sklearn_clmle._runtime import inference_device, resolve_device, torch_threads
 from sklearn_clmle._torch_base import TORCH_PARAMETER_CONSTRAINTS, TorchEstimatorMixin
 from sklearn_clmle._training import fit_embedding
 from sklearn_clmle._validation import (
@@ -156,7 +155,7 @@ class EmbedderBase(
         with self._torch_session(np_rng, device), self._logging():
             module = self._build_backbone(X.shape[1])
             settings = self._settings(objective_cfg["batch_size"], module)
-            generator = torch.Generator(device=device).manual_seed(seed_from(np_rng))
+            generator = self._batch_generator(np_rng, device)
             clusters, history, info = fit_embedding(
                 module, X, y_enc, classes, device, settings, np_rng,
                 self._make_objective(objective_cfg, device), init=self.init,

@@ -13,7 +13,6 @@ The loss of every step stays on the device: one host copy per epoch, so a
 GPU never waits on the host between steps.
 """
 
-import copy
 import math
 import time
 
@@ -159,7 +158,7 @@ def run_phase(phase, optimizer, modules, settings, history, first_epoch=1):
 
 def _snapshot(module):
     """A copy of ``module``'s weights that later steps do not change."""
-    return {k: v.detach().clone() for k, v in copy.copy(module.state_dict()).items()}
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
 class BatchOrder:

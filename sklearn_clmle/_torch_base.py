@@ -88,6 +88,11 @@ class TorchEstimatorMixin(VersionStampMixin):
         ):
             yield
 
+    @staticmethod
+    def _batch_generator(np_rng, device):
+        """The seeded ``torch.Generator`` on ``device`` that ``augment`` draws from."""
+        return torch.Generator(device=device).manual_seed(seed_from(np_rng))
+
     def _build_backbone(self, n_features_in):
         return build_backbone(
             self.backbone, n_features_in, self.embedding_dim, self.backbone_kwargs

@@ -50,8 +50,9 @@ class TrainingData:
             if val.size:
                 self.val = Rows(_safe_indexing(X, val), device)
                 self.y_val = y[val]
-        self.rows = (self.all_rows if train.size == y.size
-                     else Rows(_safe_indexing(X, train), device))
+        # The training rows as given (a subset copy only with a validation part).
+        self.X = X if train.size == y.size else _safe_indexing(X, train)
+        self.rows = self.all_rows if self.X is X else Rows(self.X, device)
         self.y = y[train]
         self.y_t = torch.as_tensor(self.y, device=device)
         self.counts = np.bincount(self.y, minlength=classes.size)
@@ -128,7 +129,7 @@ def fit_embedding(module, X, y, classes, device, settings, rng, objective, *,
         epoch += result.epochs
         features = embed(module, data.rows, settings.inference_batch_size)
     else:
-        features = _input_features(_safe_rows(data))
+        features = _input_features(data.X)
     params = list(module.parameters())
     if settings.ce_weight:
         params += list(head.parameters())
@@ -238,10 +239,6 @@ def _out_width(module, data):
         width = module(data.rows.take(np.arange(1))).shape[1]
     module.train(was_training)
     return width
-
-
-def _safe_rows(data):
-    return data.rows.X if not isinstance(data.rows.X, torch.Tensor) else data.rows.X.cpu().numpy()
 
 
 def _input_features(X):

@@ -14,6 +14,8 @@ images), :class:`RandomShift` for ``"cnn1d"`` signals, none for ``"mlp"``.
 
 import torch
 
+from sklearn_clmle.backbones import CNN1D, CNN2D
+
 
 class HorizontalFlip:
     """Mirror each image of the batch left-right with probability ``p``.
@@ -92,8 +94,6 @@ class RandomShift:
 
 def resolve_augment(augment, module):
     """The callable ``augment`` stands for, given the built backbone (None: none)."""
-    from sklearn_clmle.backbones import CNN1D, CNN2D
-
     if augment is None or callable(augment):
         return augment
     # "auto": the built-in that fits the backbone's input layout.
