@@ -2,13 +2,14 @@
 
 import warnings
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from sklearn_clmle._clustering import (
     ClassClusters,
@@ -19,7 +20,9 @@ from sklearn_clmle._rules import break_ties, class_scores, scores_to_proba
 from sklearn_clmle._search import CentroidIndex
 from sklearn_clmle._validation import (
     check_class_targets,
+    check_multilabel_target,
     check_single_label,
+    is_multi_output,
     keep_fitted_state_on_failure,
     validate_numeric,
 )
@@ -101,12 +104,36 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
         (brute search) and its ``chunk_size * n_classes`` scores, so memory
         does not grow with the number of queries. Results do not depend on
         it.
+    multilabel_features : {"auto", "blocks", "shared"}, default="auto"
+        With a multi-label indicator ``y`` of A columns the rule runs per
+        label on its own features: ``"blocks"`` splits the columns of ``X``
+        into A equal blocks, label ``a`` on block ``a`` (the output of a
+        multi-label :class:`CLMLEEmbedder`); ``"shared"`` gives every label
+        all the columns. ``"auto"`` picks ``"blocks"`` when every row of
+        ``X`` is made of A unit-norm blocks (as a multi-label embedding is),
+        else ``"shared"``; ``X`` made of unit-norm blocks of another count
+        than A raises a ``ValueError`` (an embedder and a classifier fitted
+        with different ``y``). Ignored for single-label ``y``.
     random_state : int, RandomState instance or None, default=None
         Seeds the k-means initialisation and NN-descent.
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+        Class labels; after a multi-label fit, the label indices
+        ``arange(n_labels)`` (scikit-learn's convention for indicator
+        targets).
+    n_outputs_ : int
+        1, or the number of labels A of a multi-label ``y``. After a
+        multi-label fit, ``cluster_centers_``, ``cluster_classes_``,
+        ``n_neighbors_`` and ``prior_adjustment_``-adjusted scores are per
+        label (lists, or arrays with one row per label:
+        ``n_clusters_per_class_`` and ``class_counts_`` of shape (A, 2));
+        ``predict`` gives (n_samples, A) 0/1 labels, ``decision_function``
+        (n_samples, A) scores of label 1 over label 0 and ``predict_proba``
+        a list of A arrays of shape (n_samples, 2).
+    multilabel_features_ : str
+        ``"blocks"`` or ``"shared"`` (multi-label fits only).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined when X has string column names.
@@ -170,12 +197,13 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
         "prior_adjustment": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "algorithm": [StrOptions({"auto", "brute", "kd_tree", "nndescent"})],
         "chunk_size": [Interval(Integral, 1, None, closed="left")],
+        "multilabel_features": [StrOptions({"auto", "blocks", "shared"})],
         "random_state": ["random_state"],
     }
 
     def __init__(self, n_neighbors=5, *, cluster_size="auto", rule="clmle", scale=10.0,
                  prior_adjustment="auto", algorithm="auto", chunk_size=1024,
-                 random_state=None):
+                 multilabel_features="auto", random_state=None):
         self.n_neighbors = n_neighbors
         self.cluster_size = cluster_size
         self.rule = rule
@@ -183,6 +211,7 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
         self.prior_adjustment = prior_adjustment
         self.algorithm = algorithm
         self.chunk_size = chunk_size
+        self.multilabel_features = multilabel_features
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -193,8 +222,10 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
         ----------
         X : array-like of shape (n_samples, n_features)
             Training features (rows are L2-normalised internally).
-        y : array-like of shape (n_samples,)
-            Class labels (at least two classes).
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels (at least two classes), or a binary indicator
+            matrix of labels (each column holding 0 and 1): one rule per
+            label, see ``multilabel_features``.
 
         Returns
         -------
@@ -205,45 +236,119 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
             return self._fit(X, y)
 
     def _fit(self, X, y):
+        if is_multi_output(y):
+            return self._fit_multilabel(X, y)
         check_single_label(y, "KNearestClusterClassifier")
         X, y = validate_numeric(self, X, y, dtype=[np.float32, np.float64])
         check_class_targets(y, "KNearestClusterClassifier")
         encoder = LabelEncoder().fit(y)
         y_enc = encoder.transform(y)
-        n_classes = encoder.classes_.size
-        cluster_size = resolve_cluster_size(self.cluster_size, y_enc.size, n_classes)
+        cluster_size = resolve_cluster_size(self.cluster_size, y_enc.size,
+                                            encoder.classes_.size)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        part = self._fit_part(X, y_enc, encoder.classes_.size, cluster_size, seed)
+        self.classes_ = encoder.classes_
+        self.n_outputs_ = 1
+        self.__dict__.pop("multilabel_features_", None)
+        self.cluster_classes_ = self.classes_[part["cluster_class"]]
+        return self._set_parts([part], cluster_size, single=True)
+
+    def _fit_multilabel(self, X, Y):
+        Y, _ = check_multilabel_target(Y, "KNearestClusterClassifier")
+        X = validate_numeric(self, X, dtype=[np.float32, np.float64])
+        check_consistent_length(X, Y)
+        n_labels = Y.shape[1]
+        mode = self._multilabel_mode(X, n_labels)
+        cluster_size = resolve_cluster_size(self.cluster_size, Y.shape[0], 2)
         rng = check_random_state(self.random_state)
-        seed = rng.randint(np.iinfo(np.int32).max)
+        width = X.shape[1] // n_labels if mode == "blocks" else X.shape[1]
+        parts = []
+        for a in range(n_labels):
+            cols = slice(a * width, (a + 1) * width) if mode == "blocks" else slice(None)
+            seed = rng.randint(np.iinfo(np.int32).max)
+            parts.append(self._fit_part(X[:, cols], Y[:, a], 2, cluster_size, seed))
+        self.classes_ = np.arange(n_labels)
+        self.n_outputs_ = n_labels
+        self.multilabel_features_ = mode
+        self.cluster_classes_ = [p["cluster_class"] for p in parts]
+        return self._set_parts(parts, cluster_size, single=False)
+
+    def _multilabel_mode(self, X, n_labels):
+        """``"blocks"`` or ``"shared"`` for a multi-label fit (see the parameter)."""
+        n_features = X.shape[1]
+        blocks = [b for b in range(2, n_features // 2 + 1)
+                  if n_features % b == 0 and _unit_blocks(X, b)]
+        if self.multilabel_features == "shared":
+            return "shared"
+        if self.multilabel_features == "blocks":
+            if n_features % n_labels:
+                raise ValueError(
+                    f"multilabel_features='blocks' splits X into one block per label, "
+                    f"but X has {n_features} columns, not a multiple of the "
+                    f"{n_labels} columns of y. Use multilabel_features='shared' to "
+                    "give every label all the columns."
+                )
+            return "blocks"
+        if n_labels in blocks:
+            return "blocks"
+        if blocks:
+            raise ValueError(
+                f"X is made of {blocks[0]} unit-norm blocks of {n_features // blocks[0]} "
+                f"columns, the output of a multi-label embedder fitted on "
+                f"{blocks[0]} labels, but y has {n_labels} columns. Fit the "
+                "classifier with the same y as the embedder, or pass "
+                "multilabel_features='shared' to use all the columns for every label."
+            )
+        return "shared"
+
+    def _fit_part(self, X, y_enc, n_classes, cluster_size, seed):
+        """Clusters, index and prior offset of one single-label problem."""
         # ClassClusters normalises its own per-class copies of the rows.
         clusters = ClassClusters(
             X, y_enc, cluster_size, n_classes=n_classes, random_state=seed
         )
-        index = CentroidIndex(clusters.centers, self.algorithm, self.chunk_size, seed)
-        self.classes_ = encoder.classes_
-        self.cluster_size_ = cluster_size
-        self.cluster_centers_ = clusters.centers
-        self._cluster_class = clusters.cluster_class
-        self.cluster_classes_ = self.classes_[clusters.cluster_class]
-        self.n_clusters_per_class_ = np.bincount(clusters.cluster_class, minlength=n_classes)
-        self.class_counts_ = np.bincount(y_enc, minlength=n_classes)
+        counts = np.bincount(y_enc, minlength=n_classes)
         tau = self.prior_adjustment
         if tau == "auto":
             tau = AUTO_PRIOR_ADJUSTMENT[self.rule]
-        self.prior_adjustment_ = float(tau)
-        # -tau * log(prior) >= 0: retrieved classes only gain, so they stay
-        # above the score of a class with no retrieved cluster.
-        self._score_offset = -self.prior_adjustment_ * np.log(
-            self.class_counts_ / self.class_counts_.sum()
-        )
-        self.n_neighbors_ = min(self.n_neighbors, clusters.n_clusters)
-        if self.n_neighbors_ < self.n_neighbors:
+        n_neighbors = min(self.n_neighbors, clusters.n_clusters)
+        if n_neighbors < self.n_neighbors:
             warnings.warn(
                 f"n_neighbors={self.n_neighbors} is more than the {clusters.n_clusters} "
-                f"clusters of the training data; using n_neighbors_={self.n_neighbors_}.",
+                f"clusters of the training data; using n_neighbors_={n_neighbors}.",
                 UserWarning,
             )
-        self.algorithm_ = index.algorithm
-        self._index = index
+        return {
+            "centers": clusters.centers,
+            "cluster_class": clusters.cluster_class,
+            "counts": counts,
+            "n_per_class": np.bincount(clusters.cluster_class, minlength=n_classes),
+            "tau": float(tau),
+            # -tau * log(prior) >= 0: retrieved classes only gain, so they stay
+            # above the score of a class with no retrieved cluster.
+            "offset": -float(tau) * np.log(counts / counts.sum()),
+            "n_neighbors": n_neighbors,
+            "index": CentroidIndex(clusters.centers, self.algorithm, self.chunk_size, seed),
+        }
+
+    def _set_parts(self, parts, cluster_size, single):
+        """The fitted attributes: one problem's values, or per-label lists."""
+        def field(name, stack=None):
+            values = [p[name] for p in parts]
+            if single:
+                return values[0]
+            return stack(values) if stack is not None else values
+
+        self.cluster_size_ = cluster_size
+        self.cluster_centers_ = field("centers")
+        self._cluster_class = field("cluster_class")
+        self.n_clusters_per_class_ = field("n_per_class", np.stack)
+        self.class_counts_ = field("counts", np.stack)
+        self.prior_adjustment_ = parts[0]["tau"]
+        self._score_offset = field("offset")
+        self.n_neighbors_ = field("n_neighbors")
+        self._index = field("index")
+        self.algorithm_ = parts[0]["index"].algorithm
         return self
 
     def kneighbors(self, X, n_neighbors=None):
@@ -259,17 +364,31 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
         -------
         distances : ndarray of shape (n_queries, n_neighbors)
             Euclidean distances between the normalised query and the
-            centroids, ``sqrt(2 - 2 s)``, nearest first.
+            centroids, ``sqrt(2 - 2 s)``, nearest first. After a multi-label
+            fit, a list with one such array per label.
         indices : ndarray of shape (n_queries, n_neighbors)
-            Rows of ``cluster_centers_``.
+            Rows of ``cluster_centers_`` (of ``cluster_centers_[a]`` for
+            label ``a`` of a multi-label fit, in a list).
         """
-        X, k = self._check_queries(X, n_neighbors)
-        distances = np.empty((X.shape[0], k))
-        indices = np.empty((X.shape[0], k), dtype=np.int64)
-        for rows, sim, idx in self._search(X, k):
-            distances[rows] = np.sqrt(np.clip(2.0 - 2.0 * sim, 0.0, None))
-            indices[rows] = idx
-        return distances, indices
+        X = self._queries(X)
+        found = []
+        for part in self._parts():
+            k = part.n_neighbors if n_neighbors is None else int(n_neighbors)
+            n_centers = part.cluster_class.size
+            if not 1 <= k <= n_centers:
+                raise ValueError(
+                    f"n_neighbors must be in [1, {n_centers}] (the number of "
+                    f"centroids), got {n_neighbors}."
+                )
+            distances = np.empty((X.shape[0], k))
+            indices = np.empty((X.shape[0], k), dtype=np.int64)
+            for rows, sim, idx in self._search(X, k, part):
+                distances[rows] = np.sqrt(np.clip(2.0 - 2.0 * sim, 0.0, None))
+                indices[rows] = idx
+            found.append((distances, indices))
+        if self._n_labels == 1:
+            return found[0]
+        return [d for d, _ in found], [i for _, i in found]
 
     def decision_function(self, X):
         """Per-class scores of Eq. 10 (or Eq. 3); see the Notes.
@@ -282,11 +401,14 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
         -------
         scores : ndarray of shape (n_queries, n_classes) or (n_queries,)
             For two classes, ``score(classes_[1]) - score(classes_[0])``
-            as scikit-learn expects of binary classifiers.
+            as scikit-learn expects of binary classifiers. After a
+            multi-label fit, (n_queries, n_labels): that difference per label.
         """
-        return self._per_block(
-            X, lambda scores, _: scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
-        )
+        def binary(scores, nearest, counts):
+            return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
+
+        parts = self._per_block(X, binary)
+        return parts[0] if self._n_labels == 1 else np.column_stack(parts)
 
     def predict_proba(self, X):
         """Softmax of the scores over the retrieved classes (absent: 0).
@@ -297,11 +419,15 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
 
         Returns
         -------
-        proba : ndarray of shape (n_queries, n_classes)
+        proba : ndarray of shape (n_queries, n_classes), or list of ndarray
+            After a multi-label fit, scikit-learn's multi-output convention
+            (as ``MultiOutputClassifier``): one (n_queries, 2) array per
+            label, columns 0 then 1.
         """
-        return self._per_block(
-            X, lambda scores, nearest: scores_to_proba(scores, np.isfinite(nearest))
+        parts = self._per_block(
+            X, lambda scores, nearest, counts: scores_to_proba(scores, np.isfinite(nearest))
         )
+        return parts[0] if self._n_labels == 1 else parts
 
     def predict(self, X):
         """Class of each query by Eq. 10 (or Eq. 3), ties broken as in the Notes.
@@ -312,59 +438,94 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
 
         Returns
         -------
-        y : ndarray of shape (n_queries,)
+        y : ndarray of shape (n_queries,) or (n_queries, n_labels)
+            Labels; after a multi-label fit, the 0/1 label matrix.
         """
-        return self._per_block(
-            X, lambda scores, nearest: self.classes_[
-                break_ties(scores, nearest, self.class_counts_)
-            ],
-        )
+        parts = self._per_block(X, break_ties)
+        if self._n_labels == 1:
+            return self.classes_[parts[0]]
+        return np.column_stack(parts).astype(np.int64)
 
-    def _check_queries(self, X, n_neighbors=None):
-        """Validated queries (not copied) and the number of centroids to retrieve."""
+    @property
+    def _n_labels(self):
+        return getattr(self, "n_outputs_", 1)
+
+    def _queries(self, X):
+        """Validated queries (not copied)."""
         check_is_fitted(self)
-        X = validate_numeric(self, X, dtype=[np.float32, np.float64], reset=False)
-        k = self.n_neighbors_ if n_neighbors is None else int(n_neighbors)
-        if not 1 <= k <= self.cluster_centers_.shape[0]:
-            raise ValueError(
-                f"n_neighbors must be in [1, {self.cluster_centers_.shape[0]}] (the "
-                f"number of centroids), got {n_neighbors}."
-            )
-        return X, k
+        return validate_numeric(self, X, dtype=[np.float32, np.float64], reset=False)
 
-    def _search(self, X, k):
+    def _parts(self):
+        """The fitted problems: one, or one per label of a multi-label fit."""
+        if self._n_labels == 1:
+            return [_Part(slice(None), self._index, self._cluster_class,
+                          self.class_counts_, self._score_offset, self.n_neighbors_)]
+        width = (self.n_features_in_ // self.n_outputs_
+                 if self.multilabel_features_ == "blocks" else None)
+        return [
+            _Part(slice(a * width, (a + 1) * width) if width else slice(None),
+                  self._index[a], self._cluster_class[a], self.class_counts_[a],
+                  self._score_offset[a], self.n_neighbors_[a])
+            for a in range(self.n_outputs_)
+        ]
+
+    def _search(self, X, k, part):
         """``(rows, sim, idx)`` for each block of ``chunk_size`` queries.
 
-        Each block is normalised and searched on its own, so nothing of the
-        size of ``X`` is made here.
+        Each block is normalised and searched on its own (on the part's
+        columns), so nothing of the size of ``X`` is made here.
         """
-        step = self._index.chunk_size
+        step = part.index.chunk_size
         for start in range(0, X.shape[0], step):
             rows = slice(start, min(start + step, X.shape[0]))
-            sim, idx = self._index.query(normalize_rows(X[rows]), k)
+            sim, idx = part.index.query(normalize_rows(X[rows, part.columns]), k)
             yield rows, sim, idx
 
     def _per_block(self, X, fn):
-        """``fn(scores, nearest)`` of each block of queries, stacked by rows.
+        """Per problem, ``fn(scores, nearest, class_counts)`` of each block of
+        queries, stacked by rows.
 
         The class scores exist for one block at a time; only the output of
         ``fn`` is kept for all queries.
         """
-        X, k = self._check_queries(X)
-        out = None
-        for rows, sim, idx in self._search(X, k):
-            scores, nearest = class_scores(
-                sim, self._cluster_class[idx], self.classes_.size, self.rule, self.scale
-            )
-            if self.prior_adjustment_:
-                scores = np.where(np.isfinite(nearest), scores + self._score_offset, scores)
-            block = fn(scores, nearest)
-            if out is None:
-                out = np.empty((X.shape[0],) + block.shape[1:], dtype=block.dtype)
-            out[rows] = block
-        return out
+        X = self._queries(X)
+        outputs = []
+        for part in self._parts():
+            out = None
+            for rows, sim, idx in self._search(X, part.n_neighbors, part):
+                scores, nearest = class_scores(
+                    sim, part.cluster_class[idx], part.counts.size, self.rule, self.scale
+                )
+                if self.prior_adjustment_:
+                    scores = np.where(np.isfinite(nearest), scores + part.offset, scores)
+                block = fn(scores, nearest, part.counts)
+                if out is None:
+                    out = np.empty((X.shape[0],) + block.shape[1:], dtype=block.dtype)
+                out[rows] = block
+            outputs.append(out)
+        return outputs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = True
+        tags.classifier_tags.multi_label = True
+        tags.target_tags.multi_output = True
         return tags
+
+
+class _Part(NamedTuple):
+    """One fitted single-label problem of the classifier (one label of many)."""
+
+    columns: slice
+    index: CentroidIndex
+    cluster_class: np.ndarray
+    counts: np.ndarray
+    offset: np.ndarray
+    n_neighbors: int
+
+
+def _unit_blocks(X, n_blocks, n_rows=256, tol=1e-3):
+    """Whether the first rows of ``X`` are made of ``n_blocks`` unit-norm blocks."""
+    head = np.asarray(X[:n_rows], dtype=np.float64)
+    norms = np.linalg.norm(head.reshape(head.shape[0], n_blocks, -1), axis=2)
+    return bool(np.all(np.abs(norms - 1.0) <= tol))

@@ -9,6 +9,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -16,15 +17,16 @@ from sklearn.utils.validation import check_is_fitted
 from sklearn_clmle._engine import run_phase
 from sklearn_clmle._rows import Rows, network_outputs
 from sklearn_clmle._runtime import inference_device, resolve_device, torch_threads
-from sklearn_clmle._steps import CrossEntropyTerm
+from sklearn_clmle._steps import BinaryCrossEntropyTerm, CrossEntropyTerm
 from sklearn_clmle._torch_base import TORCH_PARAMETER_CONSTRAINTS, TorchEstimatorMixin
 from sklearn_clmle._training import TrainingData, cross_entropy_phase
-from sklearn_clmle._validation_score import balanced_accuracy
-from sklearn_clmle.augment import resolve_augment
 from sklearn_clmle._validation import (
+    is_multi_output,
     keep_fitted_state_on_failure,
     validate_numeric,
 )
+from sklearn_clmle._validation_score import balanced_accuracy
+from sklearn_clmle.augment import resolve_augment
 
 
 class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
@@ -235,11 +237,20 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
             return self._fit(X, y, sample_weight)
 
     def _fit(self, X, y, sample_weight):
-        X, y_enc, classes, counts, sample_weight = self._validate_training_data(
-            X, y, sample_weight
-        )
-        weights = self._class_weights(classes, counts)
-        prior = counts / counts.sum()
+        if is_multi_output(y):
+            X, y_enc, _, counts, sample_weight = self._validate_multilabel_data(
+                X, y, sample_weight
+            )
+            classes = np.arange(y_enc.shape[1])
+            weights = self._multilabel_weights(counts)
+            prior = counts[:, 1] / counts.sum(axis=1)
+        else:
+            X, y_enc, classes, counts, sample_weight = self._validate_training_data(
+                X, y, sample_weight
+            )
+            weights = self._class_weights(classes, counts)
+            prior = counts / counts.sum()
+        multilabel = y_enc.ndim == 2
         device = resolve_device(self.device)
         np_rng = self._numpy_rng()
         with self._torch_session(np_rng, device), self._logging():
@@ -253,14 +264,19 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
             generator = self._batch_generator(np_rng, device)
             data = TrainingData(X, y_enc, settings, device, np_rng, classes, sample_weight)
             # The adjustment uses the prior of all of y, as predictions assume.
-            term = CrossEntropyTerm(
-                "logit_adjusted" if self.logit_adjustment > 0 else "plain", counts,
-                device, tau=float(self.logit_adjustment), class_weight=weights,
-            )
+            if multilabel:
+                term = BinaryCrossEntropyTerm(counts, device, float(self.logit_adjustment),
+                                              weights)
+            else:
+                term = CrossEntropyTerm(
+                    "logit_adjusted" if self.logit_adjustment > 0 else "plain", counts,
+                    device, tau=float(self.logit_adjustment), class_weight=weights,
+                )
             network = torch.nn.Sequential(module, head)
+
             def score_validation():
                 logits = network_outputs(network, data.val, settings.inference_batch_size)
-                return balanced_accuracy(data.y_val, logits.argmax(axis=1))
+                return balanced_accuracy(data.y_val, _decide(logits, multilabel))
 
             validate = None if data.val is None else score_validation
             optimizer = settings.make_optimizer(list(network.parameters()))
@@ -275,6 +291,7 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
                 optimizer, [module, head], settings, history,
             )
         self.classes_ = classes
+        self.n_outputs_ = y_enc.shape[1] if multilabel else 1
         self.module_ = module.eval()
         self.head_ = head.eval()
         self.device_ = device
@@ -288,6 +305,19 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         self.n_iter_ = result.epochs
         self.n_steps_ = result.steps
         return self
+
+    def _multilabel_weights(self, counts):
+        """``(n_labels, 2)`` weights of every label's negatives and positives."""
+        if self.class_weight is None:
+            return None
+        if not isinstance(self.class_weight, str):
+            raise ValueError(
+                "class_weight as a dict names classes of a single-label y; for a "
+                "multi-label y use class_weight='balanced' (per label, "
+                "n / (2 n_c): positives weighted n_neg / n_pos times the negatives) "
+                "or None."
+            )
+        return counts.sum(axis=1, keepdims=True) / (2.0 * np.maximum(counts, 1))
 
     def _class_weights(self, classes, counts):
         if self.class_weight is None:
@@ -323,9 +353,12 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         Returns
         -------
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            Higher means more likely.
+            Higher means more likely. After a multi-label fit, the
+            (n_samples, n_labels) logits (label predicted where > 0).
         """
         logits = self._logits(X)
+        if self._n_labels > 1:
+            return logits
         return logits[:, 1] - logits[:, 0] if self.classes_.size == 2 else logits
 
     def predict_proba(self, X):
@@ -338,10 +371,16 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Class probabilities, columns in ``classes_`` order.
+        proba : ndarray of shape (n_samples, n_classes), or list of ndarray
+            Class probabilities, columns in ``classes_`` order. After a
+            multi-label fit, scikit-learn's multi-output convention (as
+            ``MultiOutputClassifier``): one (n_samples, 2) array per label,
+            the sigmoid of its logit in column 1.
         """
         logits = self._logits(X).astype(np.float64)
+        if self._n_labels > 1:
+            p = expit(logits)
+            return [np.column_stack([1.0 - p[:, a], p[:, a]]) for a in range(p.shape[1])]
         logits -= logits.max(axis=1, keepdims=True)
         proba = np.exp(logits)
         return proba / proba.sum(axis=1, keepdims=True)
@@ -360,10 +399,25 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
             Predicted labels.
         """
         logits = self._logits(X)
+        if self._n_labels > 1:
+            return _decide(logits, True)
         return self.classes_[np.argmax(logits, axis=1)]
+
+    @property
+    def _n_labels(self):
+        return getattr(self, "n_outputs_", 1)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.classifier_tags.multi_label = True
+        tags.target_tags.multi_output = True
         tags.non_deterministic = False
         return tags
+
+
+def _decide(logits, multilabel):
+    """Encoded predictions: the largest logit, or every label's logit > 0."""
+    if multilabel:
+        return (logits > 0).astype(np.int64)
+    return np.argmax(logits, axis=1)

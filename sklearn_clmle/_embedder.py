@@ -75,6 +75,13 @@ class CLMLEEmbedder(EmbedderBase):
         paper's loss alone 1-NN balanced accuracy on the embedding was lower
         on long-tailed digits and much lower on MNIST-1D
         (``benchmarks/results/defaults.md`` and ``defaults_mnist1d.md``).
+    multilabel_batches : {"joint", "alternate"}, default="joint"
+        How a step is drawn when ``y`` is a multi-label indicator matrix
+        (the paper leaves it open): one cluster batch per label, forwarded
+        together and their Eq. 9 losses summed (``"joint"``), or one label's
+        cluster batch per step, the labels in turn (``"alternate"``). Either
+        way an epoch gives every label ``ceil(n / (M s))`` batches. See the
+        user guide, "Multi-label attributes"; ignored for single-label ``y``.
     momentum : float, default=0.9
         SGD momentum (paper).
     weight_decay : float, default=5e-4
@@ -107,7 +114,20 @@ class CLMLEEmbedder(EmbedderBase):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        Class labels.
+        Class labels; after a multi-label fit, the label indices
+        ``arange(n_labels)`` (scikit-learn's convention for indicator
+        targets).
+    n_outputs_ : int
+        1, or the number of labels of a multi-label ``y``. A multi-label fit
+        (CLMLE Sec. 5) trains one shared backbone with one linear embedding
+        head per label (``module_`` is a ``MultiHeadNet``), one clustering
+        and Eq. 9 per label; its ``a2_max_``, ``a2_`` and
+        ``n_clusters_per_class_`` have one row per label,
+        ``cluster_centers_`` and ``cluster_classes_`` are lists with one
+        entry per label and ``cluster_labels_`` has one column per label.
+    label_names_ : ndarray of str
+        Names of the labels of a multi-label fit (the columns of a DataFrame
+        ``y``, else ``y0, y1, ...``); absent otherwise.
     n_features_in_ : int
         Number of input features.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -180,6 +200,7 @@ class CLMLEEmbedder(EmbedderBase):
         ],
         "query_sampling": [StrOptions({"hardest", "uniform"})],
         "scale": [Interval(Real, 0, None, closed="neither")],
+        "multilabel_batches": [StrOptions({"joint", "alternate"})],
     }
 
     def __init__(
@@ -205,6 +226,7 @@ class CLMLEEmbedder(EmbedderBase):
         cost_sensitive=True,
         scale=10.0,
         ce_weight=1.0,
+        multilabel_batches="joint",
         optimizer="sgd",
         learning_rate="auto",
         lr_schedule="constant",
@@ -243,6 +265,7 @@ class CLMLEEmbedder(EmbedderBase):
         self.cost_sensitive = cost_sensitive
         self.scale = scale
         self.ce_weight = ce_weight
+        self.multilabel_batches = multilabel_batches
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.lr_schedule = lr_schedule
@@ -262,6 +285,8 @@ class CLMLEEmbedder(EmbedderBase):
         self.verbose = verbose
 
     __doc__ = __doc__.replace("{training}", SHARED_TRAINING_DOC)
+
+    _multilabel = True
 
     def _resolve_margins(self, counts, classes, cluster_size):
         a1_max, a2_max, a1_eff, a2_eff = resolve_margins(self.a1, self.a2, counts, classes)

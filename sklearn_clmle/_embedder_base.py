@@ -10,6 +10,7 @@ on the shared engine (:mod:`sklearn_clmle._engine`).
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -20,11 +21,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from sklearn_clmle._clustering import resolve_cluster_size
+from sklearn_clmle._multihead import multihead_net
+from sklearn_clmle._multilabel_training import block_embedding, fit_multilabel_embedding
 from sklearn_clmle._rows import Rows, embed
 from sklearn_clmle._runtime import inference_device, resolve_device, torch_threads
 from sklearn_clmle._torch_base import TORCH_PARAMETER_CONSTRAINTS, TorchEstimatorMixin
 from sklearn_clmle._training import fit_embedding
 from sklearn_clmle._validation import (
+    is_multi_output,
     keep_fitted_state_on_failure,
     validate_numeric,
 )
@@ -101,6 +105,9 @@ class EmbedderBase(
 ):
     """Fit and transform of an embedder trained by cluster/class alternation."""
 
+    #: Whether ``fit`` takes multi-label indicator targets (CLMLE Sec. 5).
+    _multilabel = False
+
     _parameter_constraints = {
         **TORCH_PARAMETER_CONSTRAINTS,
         "cluster_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -124,8 +131,10 @@ class EmbedderBase(
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data; any numeric dtype, cast to float32. Sparse input
             is densified one batch at a time.
-        y : array-like of shape (n_samples,)
-            Class labels (at least two classes).
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels (at least two classes), or, where the estimator
+            supports it (:class:`~sklearn_clmle.CLMLEEmbedder`), a binary
+            indicator matrix of labels (every column 0 and 1, both present).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights. Each anchor's loss terms (and the
             cross-entropy warm-up and ``ce_weight`` term) are multiplied by
@@ -144,6 +153,8 @@ class EmbedderBase(
             return self._fit(X, y, sample_weight)
 
     def _fit(self, X, y, sample_weight):
+        if self._multilabel and is_multi_output(y):
+            return self._fit_multilabel(X, y, sample_weight)
         X, y_enc, classes, counts, sample_weight = self._validate_training_data(
             X, y, sample_weight
         )
@@ -165,17 +176,67 @@ class EmbedderBase(
         # Everything is computed; only now does the estimator change, so an
         # exception or an interrupt above leaves a fitted estimator as it was.
         self.classes_ = classes
-        self.module_ = module.eval()
-        self.device_ = device
-        for name, value in margins.items():
-            setattr(self, name, value)
-        self.cluster_size_ = cluster_size
+        self.n_outputs_ = 1
+        self.__dict__.pop("label_names_", None)
         self.cluster_centers_ = clusters.centers
         self.cluster_classes_ = classes[clusters.cluster_class]
         self.cluster_labels_ = clusters.labels
         self.n_clusters_per_class_ = np.bincount(
             clusters.cluster_class, minlength=classes.size
         )
+        return self._set_fitted(module, device, margins, cluster_size, history, info)
+
+    def _fit_multilabel(self, X, Y, sample_weight):
+        """One shared backbone, one embedding head and Eq. 9 per label (Sec. 5)."""
+        if self.init == "input":
+            raise ValueError(
+                "init='input' clusters the raw inputs, but a multi-label fit "
+                "clusters every label on its own embedding head: use "
+                "init='warmup' (the default)."
+            )
+        X, Y, names, counts, sample_weight = self._validate_multilabel_data(
+            X, Y, sample_weight
+        )
+        n_labels = Y.shape[1]
+        cluster_size = resolve_cluster_size(self.cluster_size, Y.shape[0], 2)
+        binary = np.arange(2)
+        per_label = [self._resolve_margins(c, binary, cluster_size) for c in counts]
+        # a1's bound depends on the number of classes only: 2 for every label.
+        margins = {"a1_max_": per_label[0]["a1_max_"], "a1_": per_label[0]["a1_"],
+                   "a2_max_": np.stack([m["a2_max_"] for m in per_label]),
+                   "a2_": np.stack([m["a2_"] for m in per_label])}
+        cfgs = [self._objective_config(m, cluster_size) for m in per_label]
+        device = resolve_device(self.device)
+        np_rng = self._numpy_rng()
+        with self._torch_session(np_rng, device), self._logging():
+            backbone = self._build_backbone(X.shape[1])
+            net = multihead_net(backbone, X.shape[1], n_labels, self.embedding_dim)
+            settings = self._settings(cfgs[0]["batch_size"], backbone)
+            generator = self._batch_generator(np_rng, device)
+            clusters, history, info = fit_multilabel_embedding(
+                net, X, Y, device, settings, np_rng,
+                [self._make_objective(cfg, device) for cfg in cfgs], init=self.init,
+                cluster_size=cluster_size, generator=generator,
+                sample_weight=sample_weight, batches=self.multilabel_batches,
+            )
+        self.classes_ = np.arange(n_labels)
+        self.n_outputs_ = n_labels
+        self.label_names_ = names
+        self.cluster_centers_ = [c.centers for c in clusters]
+        self.cluster_classes_ = [c.cluster_class for c in clusters]
+        self.cluster_labels_ = np.column_stack([c.labels for c in clusters])
+        self.n_clusters_per_class_ = np.stack(
+            [np.bincount(c.cluster_class, minlength=2) for c in clusters]
+        )
+        return self._set_fitted(net, device, margins, cluster_size, history, info)
+
+    def _set_fitted(self, module, device, margins, cluster_size, history, info):
+        """The fitted attributes both kinds of fit share."""
+        self.module_ = module.eval()
+        self.device_ = device
+        for name, value in margins.items():
+            setattr(self, name, value)
+        self.cluster_size_ = cluster_size
         self.history_ = history
         self.fit_stats_ = {k: v for k, v in info.items()
                            if k not in ("best_epoch", "n_epochs", "n_steps")}
@@ -208,8 +269,11 @@ class EmbedderBase(
 
         Returns
         -------
-        Z : ndarray of shape (n_samples, embedding_dim), dtype float32
-            Rows of unit L2 norm.
+        Z : ndarray of shape (n_samples, embedding_dim) or \
+                (n_samples, n_labels * embedding_dim), dtype float32
+            Rows of unit L2 norm; after a multi-label fit, the labels'
+            embeddings side by side (label ``a`` in columns ``a * d`` to
+            ``(a + 1) * d - 1``), each block of unit norm.
         """
         check_is_fitted(self)
         X = validate_numeric(
@@ -218,17 +282,57 @@ class EmbedderBase(
         device = inference_device(self.device)
         with torch_threads(self.n_threads):
             module = self.module_.to(device)
-            Z = embed(module, Rows(X, device), self.inference_batch_size)
+            rows = Rows(X, device)
+            if self._n_labels > 1:
+                return block_embedding(module, rows, self.inference_batch_size)
+            Z = embed(module, rows, self.inference_batch_size)
         return Z.reshape(X.shape[0], self.embedding_dim)
 
     @property
+    def _n_labels(self):
+        return getattr(self, "n_outputs_", 1)
+
+    @property
     def _n_features_out(self):
-        return self.embedding_dim
+        return self.embedding_dim * self._n_labels
+
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names: ``<class>0``, ... or ``<class>_<label>_<j>``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Checked against the input feature names seen in fit.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            After a multi-label fit, ``clmleembedder_<label>_<j>`` with the
+            label's name (the column of a DataFrame ``y``, else ``y<a>``),
+            so each column says which label's embedding it belongs to.
+        """
+        names = super().get_feature_names_out(input_features)
+        if self._n_labels == 1:
+            return names
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}_{label}_{j}" for label in self.label_names_
+                           for j in range(self.embedding_dim)], dtype=object)
+
+    def _rebuild_modules(self):
+        modules = super()._rebuild_modules()
+        if modules and self._n_labels > 1:
+            with torch.random.fork_rng(devices=[]):
+                modules["module_"] = multihead_net(
+                    modules["module_"], self.n_features_in_, self.n_outputs_,
+                    self.embedding_dim,
+                )
+        return modules
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         tags.input_tags.sparse = True
         tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.target_tags.multi_output = self._multilabel
         tags.non_deterministic = False
         return tags

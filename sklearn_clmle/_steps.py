@@ -93,3 +93,52 @@ class CrossEntropyTerm:
         if self.offset is not None:
             logits = logits + self.offset
         return weighted_cross_entropy(logits, target, self.class_weight, sample_weight)
+
+
+class BinaryCrossEntropyTerm:
+    """Per-label binary cross-entropy of a multi-label head, summed over labels.
+
+    Each label's term is ``sum_i w_ia l_ia / sum_i w_ia`` (the weighted mean
+    over the rows, as :class:`CrossEntropyTerm` is for one label), with
+    ``l_ia`` the logistic loss of logit ``a`` of row ``i`` and ``w_ia =
+    class_weight[a, y_ia] * sample_weight_i``; the labels' terms are summed,
+    so every label weighs as much as a single-label fit of it would.
+
+    Parameters
+    ----------
+    counts : ndarray of shape (n_labels, 2)
+        Negative and positive training rows per label.
+    device : torch.device
+    tau : float, default=0.0
+        Logit adjustment: ``tau * log(p_a / (1 - p_a))`` is added to the
+        training logit of label ``a`` (Menon et al., ICLR 2021, for the two
+        classes of a binary label).
+    class_weight : ndarray of shape (n_labels, 2), optional
+        Weights of the negatives and positives of each label; ``"balanced"``
+        weights are ``n / (2 n_ac)``, whose ratio is torch's ``pos_weight =
+        n_a0 / n_a1``.
+    """
+
+    def __init__(self, counts, device, tau=0.0, class_weight=None):
+        counts = np.maximum(np.asarray(counts, dtype=np.float64), 1.0)
+        self.offset = None
+        if tau > 0:
+            self.offset = torch.as_tensor(tau * np.log(counts[:, 1] / counts[:, 0]),
+                                          dtype=torch.float32, device=device)
+        self.class_weight = None
+        if class_weight is not None:
+            self.class_weight = torch.as_tensor(class_weight, dtype=torch.float32,
+                                                device=device)
+
+    def __call__(self, logits, target, sample_weight=None):
+        if self.offset is not None:
+            logits = logits + self.offset
+        per = F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype),
+                                                 reduction="none")
+        w = torch.ones_like(per)
+        if self.class_weight is not None:
+            w = torch.where(target.bool(), self.class_weight[:, 1], self.class_weight[:, 0])
+        if sample_weight is not None:
+            w = w * sample_weight[:, None]
+        tiny = torch.finfo(per.dtype).tiny
+        return ((w * per).sum(dim=0) / w.sum(dim=0).clamp(min=tiny)).sum()

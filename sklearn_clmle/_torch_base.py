@@ -18,12 +18,14 @@ from sklearn.base import is_classifier
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_consistent_length
 
 from sklearn_clmle._progress import ensure_log_handler, log_level
 from sklearn_clmle._runtime import seed_from, seeded_torch, torch_threads
 from sklearn_clmle._settings import TrainSettings, resolve_learning_rate
 from sklearn_clmle._validation import (
     check_class_targets,
+    check_multilabel_target,
     check_sample_weight,
     check_single_label,
     validate_numeric,
@@ -75,6 +77,19 @@ class TorchEstimatorMixin(VersionStampMixin):
         counts = np.bincount(y_enc, minlength=encoder.classes_.size)
         sample_weight = check_sample_weight(sample_weight, X)
         return X, y_enc, encoder.classes_, counts, sample_weight
+
+    def _validate_multilabel_data(self, X, Y, sample_weight=None):
+        """Validated ``X``, the 0/1 ``Y``, its column names, counts and weights.
+
+        ``counts`` has shape (n_labels, 2): the negative and positive rows of
+        every label.
+        """
+        Y, names = check_multilabel_target(Y, type(self).__name__)
+        X = validate_numeric(self, X, accept_sparse="csr", dtype=[np.float32, np.float64])
+        check_consistent_length(X, Y)
+        counts = np.stack([np.bincount(col, minlength=2) for col in Y.T])
+        sample_weight = check_sample_weight(sample_weight, X)
+        return X, Y, names, counts, sample_weight
 
     def _numpy_rng(self):
         rng = check_random_state(self.random_state)

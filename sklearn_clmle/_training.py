@@ -44,18 +44,20 @@ class TrainingData:
     def __init__(self, X, y, settings, device, rng, classes, sample_weight=None):
         self.all_rows = Rows(X, device)
         self.val = None
-        train = np.arange(y.size)
+        train = np.arange(y.shape[0])
         if settings.early_stopping:
-            train, val = train_validation_split(y, settings.validation_fraction, rng, classes)
+            train, val = train_validation_split(_strata(y), settings.validation_fraction,
+                                                rng, classes)
             if val.size:
                 self.val = Rows(_safe_indexing(X, val), device)
                 self.y_val = y[val]
         # The training rows as given (a subset copy only with a validation part).
-        self.X = X if train.size == y.size else _safe_indexing(X, train)
+        self.X = X if train.size == y.shape[0] else _safe_indexing(X, train)
         self.rows = self.all_rows if self.X is X else Rows(self.X, device)
         self.y = y[train]
         self.y_t = torch.as_tensor(self.y, device=device)
-        self.counts = np.bincount(self.y, minlength=classes.size)
+        self.counts = (np.bincount(self.y, minlength=classes.size) if y.ndim == 1
+                       else np.stack([np.bincount(col, minlength=2) for col in self.y.T]))
         self.sample_weight = None
         if sample_weight is not None:
             self.sample_weight = torch.as_tensor(
@@ -69,6 +71,41 @@ class TrainingData:
 
     def weights(self, idx_t):
         return None if self.sample_weight is None else self.sample_weight[idx_t]
+
+
+def _strata(y):
+    """What the hold-out stratifies on: the labels of a single-label ``y``.
+
+    For a multi-label ``y``: each row's rarest positive label (``n_labels``
+    for a row with none), so that the positives of rare labels reach both
+    the training and the validation part.
+    """
+    if y.ndim == 1:
+        return y
+    count = np.where(y == 1, y.sum(axis=0)[None, :], np.inf)
+    return np.where(np.isfinite(count.min(axis=1)), count.argmin(axis=1), y.shape[1])
+
+
+def cluster_batch_loss(objective, out, idx, batch, data, settings, term, head,
+                       head_input, y_t):
+    """The loss of one cluster batch: Eq. 9 (or LMLE's Eq. 2) plus the CE term.
+
+    ``out`` is the raw backbone output of the batch rows ``idx``; the anchors
+    are weighted by the inverse frequency of their class in the batch
+    (``cost_sensitive``) times their sample weights, and the ``ce_weight``
+    term reads ``head(head_input(out))`` of the anchors against ``y_t``.
+    Returns the loss and the detached per-anchor terms.
+    """
+    per_row, anchor_class, anchors = objective.terms(F.normalize(out, dim=1), batch)
+    anchor_idx = torch.as_tensor(idx, device=out.device)[anchors]
+    sw = data.weights(anchor_idx)
+    w = row_weights(anchor_class, settings.cost_sensitive, per_row.dtype)
+    loss = weighted_mean(per_row, w if sw is None else w * sw)
+    if settings.ce_weight:
+        loss = loss + settings.ce_weight * term(
+            head(head_input(out[anchors])), y_t[anchor_idx], sw
+        )
+    return loss, per_row.detach()
 
 
 def cross_entropy_phase(name, module, head, data, term, optimizer, settings, rng,
@@ -135,7 +172,7 @@ def fit_embedding(module, X, y, classes, device, settings, rng, objective, *,
         params += list(head.parameters())
     optimizer = settings.make_optimizer(params)
     state = {"clusters": None, "features": features, "first": True}
-    steps_per_epoch, total, every = _main_budget(settings, data.rows.n, objective)
+    steps_per_epoch, total, every = _main_budget(settings, data.rows.n)
 
     def recluster(e):
         if e % every:
@@ -156,19 +193,11 @@ def fit_embedding(module, X, y, classes, device, settings, rng, objective, *,
 
     def step():
         idx, batch = objective.sample()
-        xb = data.batch(idx, settings.augment, generator)
-        out = module(xb)
-        per_row, anchor_class, anchors = objective.terms(F.normalize(out, dim=1), batch)
-        anchor_idx = torch.as_tensor(idx, device=device)[anchors]
-        sw = data.weights(anchor_idx)
-        w = row_weights(anchor_class, settings.cost_sensitive, per_row.dtype)
-        loss = weighted_mean(per_row, w if sw is None else w * sw)
-        if settings.ce_weight:
-            loss = loss + settings.ce_weight * term(
-                head(head_input(out[anchors])), data.y_t[anchor_idx], sw
-            )
+        out = module(data.batch(idx, settings.augment, generator))
+        loss, per_row = cluster_batch_loss(objective, out, idx, batch, data, settings,
+                                           term, head, head_input, data.y_t)
         norm = sgd_step(optimizer, loss, settings.max_grad_norm)
-        objective.update(idx, per_row.detach())
+        objective.update(idx, per_row)
         return loss.detach(), norm
 
     def score_validation():
@@ -215,18 +244,19 @@ def _head_input(ce_input):
     return lambda out: HEAD_SCALE * F.normalize(out, dim=1)
 
 
-def _main_budget(settings, n_rows, objective):
+def _main_budget(settings, n_rows, steps_factor=1):
     """``(steps_per_epoch, total_steps, recluster_every_epochs)`` of the main phase.
 
-    In epochs: ``max_epochs`` passes over the training rows, re-clustering
-    every ``ceil(max_epochs / n_rounds)`` epochs. With ``iterations_per_round``
+    In epochs: ``max_epochs`` passes over the training rows (``steps_factor``
+    times the steps of one pass, for alternating multi-label batches),
+    re-clustering every ``ceil(max_epochs / n_rounds)`` epochs. With ``iterations_per_round``
     (``max_steps`` set): ``n_rounds`` "epochs" of that many steps, re-clustering
     before each.
     """
     if settings.max_steps is not None:
         per_round = max(1, settings.max_steps // settings.n_rounds)
         return per_round, per_round * settings.n_rounds, 1
-    spe = settings.steps_per_epoch(n_rows)
+    spe = settings.steps_per_epoch(n_rows) * steps_factor
     every = max(1, math.ceil(settings.max_epochs / settings.n_rounds))
     return spe, settings.max_epochs * spe, every
 

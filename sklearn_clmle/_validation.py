@@ -4,7 +4,49 @@ import contextlib
 
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_array, validate_data
+
+
+def is_multi_output(y):
+    """True when ``y`` is a 2-D target of more than one column (array or lists)."""
+    shape = getattr(y, "shape", None)
+    if shape is None:
+        return (isinstance(y, (list, tuple)) and len(y) > 0 and np.ndim(y[0]) == 1
+                and len(y[0]) > 1)
+    return len(shape) == 2 and shape[1] > 1
+
+
+def check_multilabel_target(Y, owner):
+    """A multi-label ``Y`` as an int64 0/1 matrix, and its column names.
+
+    Every column must hold both 0 and 1 (one binary attribute each); the
+    names are the columns of a DataFrame, else ``"y0", "y1", ...``.
+    """
+    columns = getattr(Y, "columns", None)
+    Y = check_array(Y, dtype=None, input_name="y", ensure_all_finite=True)
+    if Y.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{owner} takes a multi-label y as a binary indicator matrix of 0s and "
+            f"1s, shape (n_samples, n_labels); got values of dtype {Y.dtype}."
+        )
+    for j in range(Y.shape[1]):
+        values = np.unique(Y[:, j])
+        if not np.isin(values, (0, 1)).all():
+            raise ValueError(
+                f"{owner} takes a multi-label y as a binary indicator matrix of 0s "
+                f"and 1s (one column per binary label); column {j} holds "
+                f"{values[:6].tolist()}. Multiclass-multioutput targets are not "
+                "supported: fit one estimator per output."
+            )
+        if values.size < 2:
+            raise ValueError(
+                f"Column {j} of the multi-label y has the single value "
+                f"{int(values[0])}: a label needs positive and negative rows to "
+                "learn from. Drop that column."
+            )
+    names = ([str(c) for c in columns] if columns is not None
+             else [f"y{j}" for j in range(Y.shape[1])])
+    return Y.astype(np.int64), np.asarray(names, dtype=object)
 
 
 def check_single_label(y, owner):
@@ -21,7 +63,9 @@ def check_single_label(y, owner):
     if kind in ("multilabel-indicator", "multiclass-multioutput"):
         raise ValueError(
             f"{owner} supports single-label targets only; got a {kind} y. "
-            "Fit one estimator per label instead."
+            "Fit one estimator per label instead (CLMLEEmbedder, "
+            "KNearestClusterClassifier and CrossEntropyClassifier take "
+            "multi-label indicator targets)."
         )
 
 

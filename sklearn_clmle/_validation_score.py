@@ -50,11 +50,14 @@ def nearest_cluster_score(z_train, labels, cluster_class, z_val, y_val, class_co
 
 
 def balanced_accuracy(y_true, y_pred):
-    """Balanced accuracy over the classes of ``y_true``.
+    """Balanced accuracy over the classes of ``y_true``; for 0/1 label
+    matrices, its mean over the labels.
 
     A class kept out of the validation part (too few rows) may still be
     predicted; scikit-learn's warning about it would repeat every epoch.
     """
+    if np.ndim(y_true) == 2:
+        return float(np.mean([balanced_accuracy(t, p) for t, p in zip(y_true.T, y_pred.T)]))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
         return float(balanced_accuracy_score(y_true, y_pred))

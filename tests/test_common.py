@@ -19,6 +19,23 @@ _SW_EQUIVALENCE = (
     "sample_weight acts on the loss of a stochastic mini-batch fit; repeated "
     "rows change the batches drawn, so weights cannot equal repetition."
 )
+#: The check indexes predict_proba as one (n_samples, n_outputs) array whenever
+#: decision_function exists; for a multi-label y these estimators return the
+#: multi-output convention of MultiOutputClassifier instead, a list of
+#: (n_samples, 2) arrays per label (which
+#: check_classifiers_multilabel_output_format_predict_proba accepts), so that
+#: a class the k-NC retrieves no cluster of keeps probability exactly 0.
+_MULTIOUTPUT_PROBA = (
+    "multi-label predict_proba is a list of per-label (n, 2) arrays "
+    "(MultiOutputClassifier's convention); the check indexes it as one array."
+)
+#: torch's float32 matrix products pick their kernels by the batch shape, so
+#: one row scored alone and in a batch can differ in the last bits (about
+#: 1e-7 relative, over the check's rtol=1e-7 on some CPUs).
+_SUBSET_FLOAT32 = (
+    "float32 forward passes differ in the last bits with the batch shape "
+    "(kernel choice by size), about 1e-7 relative."
+)
 EXPECTED_FAILED_CHECKS = {
     "CLMLEEmbedder": {
         "check_sample_weight_equivalence_on_dense_data": _SW_EQUIVALENCE,
@@ -27,8 +44,10 @@ EXPECTED_FAILED_CHECKS = {
     "CrossEntropyClassifier": {
         "check_sample_weight_equivalence_on_dense_data": _SW_EQUIVALENCE,
         "check_sample_weight_equivalence_on_sparse_data": _SW_EQUIVALENCE,
+        "check_classifier_multioutput": _MULTIOUTPUT_PROBA,
+        "check_methods_subset_invariance": _SUBSET_FLOAT32,
     },
-    "KNearestClusterClassifier": {},
+    "KNearestClusterClassifier": {"check_classifier_multioutput": _MULTIOUTPUT_PROBA},
 }
 EXPECTED_FAILED_CHECKS["LMLEEmbedder"] = EXPECTED_FAILED_CHECKS["CLMLEEmbedder"]
 #: FAST_PARAMS without the embedder-only settings.

@@ -60,12 +60,14 @@ def test_getting_started_quickstart_runs(capsys):
 
 def _public_objects():
     import sklearn_clmle
-    from sklearn_clmle import backbones, datasets
+    from sklearn_clmle import backbones, datasets, metrics, tta
 
     names = [(sklearn_clmle, n) for n in sklearn_clmle.__all__ if n != "__version__"]
     names += [(backbones, n) for n in ("MLP", "CNN1D", "CNN2D", "build_backbone")]
     names += [(datasets, n) for n in ("load_long_tailed_digits", "load_long_tailed_mnist1d",
-                                      "long_tail_indices")]
+                                      "long_tail_indices", "load_digit_strips")]
+    names += [(metrics, n) for n in metrics.__all__ if not n.endswith("_scorer")]
+    names += [(tta, "flip_concatenate")]
     return [(f"{module.__name__}.{name}", getattr(module, name)) for module, name in names]
 
 

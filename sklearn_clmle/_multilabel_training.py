@@ -1,0 +1,195 @@
+"""Multi-label CLMLE: one shared backbone, one Eq. 9 per binary label (Sec. 5).
+
+The CLMLE paper trains CelebA's 40 attributes with one shared network and
+"one extra 64-d FC layer for each binary attribute via Eq. (9) in a
+multi-task manner", with cost-sensitive weights in the batch because
+re-sampling cannot balance many labels at once. It does not say how a batch
+is drawn for many labels. Here each label ``a`` has its own clustering of its
+negatives and positives (on its own embedding block) and its own
+:class:`~sklearn_clmle._objectives.ClusterMarginObjective`; a step is
+
+- ``batches="joint"`` (default): one CLMLE cluster batch per label (a query
+  cluster of a random class of that label, its nearest clusters, ``s`` rows
+  each), all forwarded together; the loss is the sum over labels of Eq. 9 on
+  that label's own batch through its own head, weighted in that batch by the
+  inverse frequency of the label's classes, plus each label's ``ce_weight``
+  term. Every label gets a hard batch of its own at every step, and the
+  shared backbone sees all labels' gradients at once.
+- ``batches="alternate"``: one label's cluster batch per step, the labels in
+  turn (the alternative, measured in ``benchmarks/results/multilabel.md``).
+
+An epoch gives every label ``ceil(n / (M s))`` batches under either rule, as
+a single-label fit of each label would get. The warm-up is the per-label
+cross-entropy on uniform batches of ``M s`` rows, summed over labels.
+"""
+
+import time
+
+import numpy as np
+import torch
+
+from sklearn_clmle._clustering import ClassClusters
+from sklearn_clmle._engine import BatchOrder, Phase, run_phase
+from sklearn_clmle._multihead import BlockLinear, normalize_blocks
+from sklearn_clmle._rows import network_outputs
+from sklearn_clmle._steps import DIVERGENCE_HINT, CrossEntropyTerm, sgd_step
+from sklearn_clmle._training import (
+    TrainingData,
+    _head_input,
+    _main_budget,
+    _spread,
+    cluster_batch_loss,
+)
+from sklearn_clmle._validation_score import nearest_cluster_score
+
+
+def block_embedding(net, rows, batch_size):
+    """Per-label unit-norm embeddings of all rows, shape (n, n_labels * d)."""
+    return normalize_blocks(network_outputs(net, rows, batch_size), net.n_heads)
+
+
+def fit_multilabel_embedding(net, X, Y, device, settings, rng, objectives, *,
+                             init, cluster_size, generator, sample_weight=None,
+                             batches="joint"):
+    """Warm up, alternate clustering and training per label, cluster the end.
+
+    Parameters
+    ----------
+    net : MultiHeadNet
+    X : array-like of shape (n_samples, n_features)
+    Y : ndarray of shape (n_samples, n_labels)
+        0/1 labels.
+    objectives : list of ClusterMarginObjective
+        One per label.
+    init : {"warmup", "input"}
+        ``"input"`` is refused by the estimator for multi-label targets.
+    batches : {"joint", "alternate"}
+
+    Returns
+    -------
+    clusters : list of ClassClusters
+        Per label, the clustering of the final embedding of all rows.
+    history, info
+        As :func:`sklearn_clmle._training.fit_embedding`.
+    """
+    n_labels, dim = net.n_heads, net.embedding_dim
+    data = TrainingData(X, Y, settings, device, rng, None, sample_weight)
+    net.to(device)
+    history, info = [], {"round_times": []}
+    heads = BlockLinear(n_labels, dim, 2).to(device)
+    terms = [CrossEntropyTerm(settings.ce_loss, data.counts[a], device)
+             for a in range(n_labels)]
+    y_cols = [data.y_t[:, a] for a in range(n_labels)]
+    head_input = _head_input(settings.ce_input)
+    modules = [net, heads]
+    epoch = 1
+    warmup_steps = settings.warmup_total(data.rows.n) if init == "warmup" else 0
+    if warmup_steps > 0:
+        opt = settings.make_optimizer(list(net.parameters()) + list(heads.parameters()))
+        order = BatchOrder(data.rows.n, settings.batch_size, rng)
+
+        def warm_step():
+            idx = order.next()
+            idx_t = torch.as_tensor(idx, device=device)
+            out = net.blocks(net(data.batch(idx, settings.augment, generator)))
+            logits = heads(head_input(out))
+            sw = data.weights(idx_t)
+            loss = sum(terms[a](logits[:, a], y_cols[a][idx_t], sw) for a in range(n_labels))
+            return loss.detach(), sgd_step(opt, loss, settings.max_grad_norm)
+
+        result = run_phase(
+            Phase("warmup", warm_step, warmup_steps,
+                  settings.steps_per_epoch(data.rows.n), label="warm-up"),
+            opt, modules, settings, history,
+        )
+        epoch += result.epochs
+    params = list(net.parameters())
+    if settings.ce_weight:
+        params += list(heads.parameters())
+    optimizer = settings.make_optimizer(params)
+    state = {"clusters": [None] * n_labels, "features": None}
+    # An epoch gives every label ceil(n / (M s)) batches: that many joint
+    # steps, or n_labels times as many alternating ones.
+    steps_per_epoch, total, every = _main_budget(
+        settings, data.rows.n, 1 if batches == "joint" else n_labels
+    )
+
+    def recluster(e):
+        if e % every:
+            return
+        t0 = time.perf_counter()
+        state["features"] = block_embedding(net, data.rows, settings.inference_batch_size)
+        t1 = time.perf_counter()
+        for a in range(n_labels):
+            block = state["features"][:, a * dim:(a + 1) * dim]
+            state["clusters"][a] = ClassClusters(
+                block, data.y[:, a], cluster_size, n_classes=2,
+                previous=state["clusters"][a], random_state=rng,
+            )
+            objectives[a].start_round(state["clusters"][a], block, data.y[:, a], rng)
+        info["round_times"].append({"embed_time": t1 - t0,
+                                    "cluster_time": time.perf_counter() - t1})
+
+    turn = {"step": 0}
+
+    def step():
+        if batches == "joint":
+            labels = range(n_labels)
+        else:
+            labels = [turn["step"] % n_labels]
+        turn["step"] += 1
+        parts = [objectives[a].sample() for a in labels]
+        idx = np.concatenate([p[0] for p in parts])
+        out = net.blocks(net(data.batch(idx, settings.augment, generator)))
+        loss, done, start = 0.0, [], 0
+        for a, (idx_a, batch_a) in zip(labels, parts):
+            rows = slice(start, start + idx_a.size)
+            start += idx_a.size
+            loss_a, per_row = cluster_batch_loss(
+                objectives[a], out[rows, a], idx_a, batch_a, data, settings, terms[a],
+                lambda z, a=a: heads.block(z, a), head_input, y_cols[a],
+            )
+            loss = loss + loss_a
+            done.append((a, idx_a, per_row))
+        norm = sgd_step(optimizer, loss, settings.max_grad_norm)
+        for a, idx_a, per_row in done:
+            objectives[a].update(idx_a, per_row)
+        return loss.detach(), norm
+
+    def score_validation():
+        z_tr = block_embedding(net, data.rows, settings.inference_batch_size)
+        z_va = block_embedding(net, data.val, settings.inference_batch_size)
+        scores = []
+        for a in range(n_labels):
+            cl, cols = state["clusters"][a], slice(a * dim, (a + 1) * dim)
+            scores.append(nearest_cluster_score(
+                z_tr[:, cols], cl.labels, cl.cluster_class, z_va[:, cols],
+                data.y_val[:, a], data.counts[a], "clmle",
+            ))
+        return float(np.mean(scores))
+
+    validate = None if data.val is None else score_validation
+    result = run_phase(
+        Phase("train", step, total, steps_per_epoch, schedule=settings.lr_schedule,
+              before_epoch=recluster, validate=validate,
+              early_stopping=settings.early_stopping,
+              divergence_hint=DIVERGENCE_HINT + " Or margins a1/a2 far above their bounds.",
+              label="cluster-margin"),
+        optimizer, modules, settings, history, first_epoch=epoch,
+    )
+    info.update(best_epoch=result.best_epoch, n_epochs=result.epochs, n_steps=result.steps)
+    t0 = time.perf_counter()
+    final = block_embedding(net, data.all_rows, settings.inference_batch_size)
+    info["final_embed_time"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    same_rows = data.rows is data.all_rows
+    clusters = [
+        ClassClusters(final[:, a * dim:(a + 1) * dim], Y[:, a], cluster_size, n_classes=2,
+                      previous=state["clusters"][a] if same_rows else None,
+                      random_state=rng)
+        for a in range(n_labels)
+    ]
+    info["final_cluster_time"] = time.perf_counter() - t0
+    info["final_spread"] = [_spread(final[:, a * dim:(a + 1) * dim])
+                            for a in range(n_labels)]
+    return clusters, history, info
