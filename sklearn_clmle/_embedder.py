@@ -75,13 +75,15 @@ class CLMLEEmbedder(EmbedderBase):
         paper's loss alone 1-NN balanced accuracy on the embedding was lower
         on long-tailed digits and much lower on MNIST-1D
         (``benchmarks/results/defaults.md`` and ``defaults_mnist1d.md``).
-    multilabel_batches : {"joint", "alternate"}, default="joint"
+    multilabel_batches : {"joint", "alternate", "shared"}, default="joint"
         How a step is drawn when ``y`` is a multi-label indicator matrix
         (the paper leaves it open): one cluster batch per label, forwarded
-        together and their Eq. 9 losses summed (``"joint"``), or one label's
-        cluster batch per step, the labels in turn (``"alternate"``). Either
-        way an epoch gives every label ``ceil(n / (M s))`` batches. See the
-        user guide, "Multi-label attributes"; ignored for single-label ``y``.
+        together and their Eq. 9 losses summed (``"joint"``); one label's
+        cluster batch per step, the labels in turn, for that label's loss
+        only (``"alternate"``); or one label's cluster batch per step, the
+        labels in turn, scored by every label on its own clusters
+        (``"shared"``). See the user guide, "Multi-label attributes", for
+        the budgets and the measurements; ignored for single-label ``y``.
     momentum : float, default=0.9
         SGD momentum (paper).
     weight_decay : float, default=5e-4
@@ -200,7 +202,7 @@ class CLMLEEmbedder(EmbedderBase):
         ],
         "query_sampling": [StrOptions({"hardest", "uniform"})],
         "scale": [Interval(Real, 0, None, closed="neither")],
-        "multilabel_batches": [StrOptions({"joint", "alternate"})],
+        "multilabel_batches": [StrOptions({"joint", "alternate", "shared"})],
     }
 
     def __init__(

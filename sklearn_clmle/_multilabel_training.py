@@ -16,10 +16,19 @@ negatives and positives (on its own embedding block) and its own
   term. Every label gets a hard batch of its own at every step, and the
   shared backbone sees all labels' gradients at once.
 - ``batches="alternate"``: one label's cluster batch per step, the labels in
-  turn (the alternative, measured in ``benchmarks/results/multilabel.md``).
+  turn, and only that label's loss.
+- ``batches="shared"``: one label's cluster batch per step, the labels in
+  turn, scored by every label: for label ``a`` the rows are grouped by
+  their clusters in label ``a``'s clustering, and the cost-sensitive weights
+  rebalance label ``a``'s classes in that batch. This is how the paper's
+  ablation reads ("class-balanced batch samples for one attribute will
+  almost certainly be imbalanced for the other attributes. This is when the
+  class costs can help"), though it does not state it.
 
-An epoch gives every label ``ceil(n / (M s))`` batches under either rule, as
-a single-label fit of each label would get. The warm-up is the per-label
+The alternatives are measured in ``benchmarks/results/multilabel.md``. An
+epoch gives every label ``ceil(n / (M s))`` batches of its own under the
+first two rules (as a single-label fit of each label would get), and
+``ceil(n / (M s))`` shared batches under the third. The warm-up is the per-label
 cross-entropy on uniform batches of ``M s`` rows, summed over labels.
 """
 
@@ -63,7 +72,7 @@ def fit_multilabel_embedding(net, X, Y, device, settings, rng, objectives, *,
         One per label.
     init : {"warmup", "input"}
         ``"input"`` is refused by the estimator for multi-label targets.
-    batches : {"joint", "alternate"}
+    batches : {"joint", "alternate", "shared"}
 
     Returns
     -------
@@ -108,10 +117,10 @@ def fit_multilabel_embedding(net, X, Y, device, settings, rng, objectives, *,
         params += list(heads.parameters())
     optimizer = settings.make_optimizer(params)
     state = {"clusters": [None] * n_labels, "features": None}
-    # An epoch gives every label ceil(n / (M s)) batches: that many joint
-    # steps, or n_labels times as many alternating ones.
+    # An epoch: ceil(n / (M s)) joint or shared steps, or n_labels times as
+    # many alternating ones.
     steps_per_epoch, total, every = _main_budget(
-        settings, data.rows.n, 1 if batches == "joint" else n_labels
+        settings, data.rows.n, n_labels if batches == "alternate" else 1
     )
 
     def recluster(e):
@@ -135,16 +144,24 @@ def fit_multilabel_embedding(net, X, Y, device, settings, rng, objectives, *,
     def step():
         if batches == "joint":
             labels = range(n_labels)
-        else:
+            parts = [objectives[a].sample() for a in labels]
+        elif batches == "alternate":
             labels = [turn["step"] % n_labels]
+            parts = [objectives[a].sample() for a in labels]
+        else:  # "shared": one label's batch, grouped by every label's clusters
+            drawn = turn["step"] % n_labels
+            idx, batch = objectives[drawn].sample()
+            labels = range(n_labels)
+            parts = [(idx, batch if a == drawn else objectives[a].batch_of(idx))
+                     for a in labels]
         turn["step"] += 1
-        parts = [objectives[a].sample() for a in labels]
-        idx = np.concatenate([p[0] for p in parts])
+        idx = np.concatenate([p[0] for p in parts]) if batches != "shared" else parts[0][0]
         out = net.blocks(net(data.batch(idx, settings.augment, generator)))
         loss, done, start = 0.0, [], 0
         for a, (idx_a, batch_a) in zip(labels, parts):
             rows = slice(start, start + idx_a.size)
-            start += idx_a.size
+            if batches != "shared":  # each label's rows follow the previous label's
+                start += idx_a.size
             loss_a, per_row = cluster_batch_loss(
                 objectives[a], out[rows, a], idx_a, batch_a, data, settings, terms[a],
                 lambda z, a=a: heads.block(z, a), head_input, y_cols[a],

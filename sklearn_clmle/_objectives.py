@@ -9,6 +9,7 @@ training loop (:mod:`sklearn_clmle._training`) is shared by both.
 
 from typing import Protocol
 
+import numpy as np
 import torch
 
 from sklearn_clmle._loss import cluster_margin_terms
@@ -66,6 +67,17 @@ class ClusterMarginObjective:
         ids = torch.as_tensor(batch_cluster, device=self.device)
         classes = self.cluster_class[torch.as_tensor(batch_clusters, device=self.device)]
         return idx, (ids, classes)
+
+    def batch_of(self, idx):
+        """What ``terms`` needs for rows ``idx`` drawn by another objective.
+
+        The rows are grouped by their clusters in this objective's current
+        clustering (multi-label ``batches="shared"``: one label's batch
+        scored for every label).
+        """
+        uniq, ids = np.unique(self.sampler.clusters.labels[idx], return_inverse=True)
+        return (torch.as_tensor(ids.reshape(-1), device=self.device),
+                self.cluster_class[torch.as_tensor(uniq, device=self.device)])
 
     def terms(self, z, batch):
         """Per-anchor loss, the anchors' classes and their rows in the batch."""
