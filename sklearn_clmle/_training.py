@@ -47,7 +47,7 @@ class TrainingData:
         train = np.arange(y.shape[0])
         if settings.early_stopping:
             train, val = train_validation_split(_strata(y), settings.validation_fraction,
-                                                rng, classes)
+                                                rng, _strata_names(y, classes))
             if val.size:
                 self.val = Rows(_safe_indexing(X, val), device)
                 self.y_val = y[val]
@@ -84,6 +84,14 @@ def _strata(y):
         return y
     count = np.where(y == 1, y.sum(axis=0)[None, :], np.inf)
     return np.where(np.isfinite(count.min(axis=1)), count.argmin(axis=1), y.shape[1])
+
+
+def _strata_names(y, classes):
+    """How the hold-out's warning names the strata of :func:`_strata`."""
+    if y.ndim == 1:
+        return classes
+    return np.array([f"'rarest positive label {a}'" for a in range(y.shape[1])]
+                    + ["'no positive label'"], dtype=object)
 
 
 def cluster_batch_loss(objective, out, idx, batch, data, settings, term, head,

@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
-from sklearn_clmle import _classifier, _cross_entropy, _training
+from sklearn_clmle import _classifier, _cross_entropy, _multilabel_training, _training
 
 X, Y = make_classification(
     90, n_features=5, n_informative=3, n_redundant=0, n_classes=3,
@@ -62,7 +62,11 @@ FIT_CASES = {
     "complex X": (X + 1j, Y, "real numbers.*Complex"),
     "y with NaN": (X, _y_with_nan(), "y contains NaN"),
     "continuous y": (X, np.linspace(0, 1, 90), "Unknown label type"),
-    "multilabel y": (X, np.eye(3)[Y], "single-label targets only; got a multilabel-indicator"),
+    # LMLE takes single-label y only; the others take 0/1 indicator matrices.
+    "multiclass-multioutput y": (
+        X, np.column_stack([Y, Y]),
+        "single-label targets only; got a multiclass-multioutput|binary indicator matrix",
+    ),
     "y is None": (X, None, "requires y to be passed"),
 }
 
@@ -292,3 +296,105 @@ def test_n_neighbors_above_the_number_of_clusters_is_clipped_with_a_warning():
         clf = classifier(n_neighbors=500).fit(X, Y)
     assert clf.n_neighbors_ == clf.cluster_centers_.shape[0]
     assert clf.predict(X).shape == Y.shape
+
+
+# -- multi-label targets ---------------------------------------------------------
+
+#: A multi-label indicator Y of the 90 rows: three columns, each with 0s and 1s.
+Y_MULTI = np.column_stack([Y == 0, Y == 1, X[:, 0] > 0]).astype(np.int64)
+#: The estimators that take a multi-label Y (LMLEEmbedder refuses any).
+MULTILABEL_MAKERS = {k: MAKERS[k] for k in ("embedder", "classifier", "cross_entropy",
+                                            "pipeline")}
+
+
+def _multi_with(value, at=(4, 2), dtype=np.int64):
+    out = Y_MULTI.astype(dtype)
+    out[at] = value
+    return out
+
+
+def _multi_constant_column():
+    out = Y_MULTI.copy()
+    out[:, 1] = 0
+    return out
+
+
+MULTILABEL_FIT_CASES = {
+    "constant column": (X, _multi_constant_column(),
+                        "Column 1 of the multi-label y has the single value 0"),
+    "non-binary value": (X, _multi_with(2), "column 2 holds \\[0, 1, 2\\]"),
+    "negative value": (X, _multi_with(-1, at=(0, 0)), "column 0 holds \\[-1, 0, 1\\]"),
+    "NaN": (X, _multi_with(np.nan, dtype=float), "Input y contains NaN"),
+    "infinity": (X, _multi_with(np.inf, dtype=float), "Input y contains infinity"),
+    "strings": (X, np.where(Y_MULTI == 1, "yes", "no").astype(object),
+                "binary indicator matrix of 0s and 1s.*dtype object"),
+    "mismatched lengths": (X, Y_MULTI[:-1], "inconsistent numbers of samples: \\[90, 89\\]"),
+    "mismatched lengths, longer y": (X[:-5], Y_MULTI,
+                                     "inconsistent numbers of samples: \\[85, 90\\]"),
+}
+
+
+@pytest.mark.parametrize("case", MULTILABEL_FIT_CASES)
+@pytest.mark.parametrize("kind", MULTILABEL_MAKERS)
+def test_multilabel_fit_rejects(kind, case):
+    X_bad, y_bad, match = MULTILABEL_FIT_CASES[case]
+    with pytest.raises(ValueError, match=match):
+        MULTILABEL_MAKERS[kind]().fit(X_bad, y_bad)
+
+
+def test_multilabel_embedder_refuses_init_input():
+    with pytest.raises(ValueError, match="init='input' clusters the raw inputs.*"
+                       "use init='warmup'"):
+        embedder(init="input").fit(X, Y_MULTI)
+    embedder(init="input").fit(X, Y)  # single-label y: accepted
+
+
+def test_multilabel_classifier_on_an_embedding_of_another_width():
+    Z = embedder().fit(X, Y_MULTI).transform(X)  # 3 blocks of 4 columns
+    for n_labels in (2, 4):
+        Y_other = np.column_stack([Y_MULTI, 1 - Y_MULTI[:, :1]])[:, :n_labels]
+        with pytest.raises(ValueError, match=f"X is made of 3 unit-norm blocks of 4 "
+                           f"columns.*but y has {n_labels} columns"):
+            classifier().fit(Z, Y_other)
+
+
+def test_multilabel_blocks_need_a_divisible_width():
+    with pytest.raises(ValueError, match="multilabel_features='blocks'.*X has 5 columns, "
+                       "not a multiple of the 3 columns of y"):
+        classifier(multilabel_features="blocks").fit(X, Y_MULTI)
+
+
+def test_multilabel_dict_class_weight():
+    with pytest.raises(ValueError, match="class_weight as a dict names classes of a "
+                       "single-label y"):
+        cross_entropy(class_weight={0: 1.0, 1: 3.0}).fit(X, Y_MULTI)
+
+
+@pytest.mark.parametrize("kind", MULTILABEL_MAKERS)
+def test_multilabel_predict_rejects_wrong_n_features(kind):
+    est = MULTILABEL_MAKERS[kind]().fit(X, Y_MULTI)
+    with pytest.raises(ValueError, match="X has 3 features, but \\w+ is expecting 5"):
+        getattr(est, _method(kind))(X[:, :3])
+
+
+#: Where to break a multi-label fit (its own training loop for the embedder).
+MULTILABEL_BREAK_POINTS = {
+    "embedder": (_multilabel_training, "run_phase"),
+    "cross_entropy": (_cross_entropy, "run_phase"),
+    "classifier": (_classifier, "CentroidIndex"),
+}
+
+
+@pytest.mark.parametrize("kind", MULTILABEL_BREAK_POINTS)
+def test_broken_multilabel_fit_leaves_fitted_estimator_unchanged(kind, monkeypatch):
+    est = _fitted(kind)  # single-label
+    before = _state(est)
+    out = getattr(est, _method(kind))(X)
+    monkeypatch.setattr(*MULTILABEL_BREAK_POINTS[kind], _raiser(RuntimeError("boom")))
+    with pytest.raises(RuntimeError, match="boom"):
+        est.fit(X, Y_MULTI)
+    after = _state(est)
+    assert after.keys() == before.keys()
+    assert all(after[k] is before[k] for k in before)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(getattr(est, _method(kind))(X), out)
