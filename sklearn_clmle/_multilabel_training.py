@@ -8,7 +8,7 @@ is drawn for many labels. Here each label ``a`` has its own clustering of its
 negatives and positives (on its own embedding block) and its own
 :class:`~sklearn_clmle._objectives.ClusterMarginObjective`; a step is
 
-- ``batches="joint"`` (default): one CLMLE cluster batch per label (a query
+- ``batches="joint"``: one CLMLE cluster batch per label (a query
   cluster of a random class of that label, its nearest clusters, ``s`` rows
   each), all forwarded together; the loss is the sum over labels of Eq. 9 on
   that label's own batch through its own head, weighted in that batch by the
@@ -17,8 +17,8 @@ negatives and positives (on its own embedding block) and its own
   shared backbone sees all labels' gradients at once.
 - ``batches="alternate"``: one label's cluster batch per step, the labels in
   turn, and only that label's loss.
-- ``batches="shared"``: one label's cluster batch per step, the labels in
-  turn, scored by every label: for label ``a`` the rows are grouped by
+- ``batches="shared"`` (the estimator's default): one label's cluster batch
+  per step, the labels in turn, scored by every label: for label ``a`` the rows are grouped by
   their clusters in label ``a``'s clustering, and the cost-sensitive weights
   rebalance label ``a``'s classes in that batch. This is how the paper's
   ablation reads ("class-balanced batch samples for one attribute will
@@ -59,7 +59,7 @@ def block_embedding(net, rows, batch_size):
 
 def fit_multilabel_embedding(net, X, Y, device, settings, rng, objectives, *,
                              init, cluster_size, generator, sample_weight=None,
-                             batches="joint"):
+                             batches="shared"):
     """Warm up, alternate clustering and training per label, cluster the end.
 
     Parameters
