@@ -41,13 +41,14 @@ from sklearn_clmle._clustering import ClassClusters
 from sklearn_clmle._engine import BatchOrder, Phase, run_phase
 from sklearn_clmle._multihead import BlockLinear, normalize_blocks
 from sklearn_clmle._rows import network_outputs
-from sklearn_clmle._steps import DIVERGENCE_HINT, CrossEntropyTerm, sgd_step
+from sklearn_clmle._steps import CrossEntropyTerm, sgd_step
 from sklearn_clmle._training import (
     TrainingData,
     _head_input,
     _main_budget,
     _spread,
     cluster_batch_loss,
+    main_phase,
 )
 from sklearn_clmle._validation_score import nearest_cluster_score
 
@@ -187,11 +188,8 @@ def fit_multilabel_embedding(net, X, Y, device, settings, rng, objectives, *,
 
     validate = None if data.val is None else score_validation
     result = run_phase(
-        Phase("train", step, total, steps_per_epoch, schedule=settings.lr_schedule,
-              before_epoch=recluster, validate=validate,
-              early_stopping=settings.early_stopping,
-              divergence_hint=DIVERGENCE_HINT + " Or margins a1/a2 far above their bounds.",
-              label="cluster-margin"),
+        main_phase(step, total, steps_per_epoch, settings, recluster, validate,
+                   objectives[0].margin_names, objectives[0].phase),
         optimizer, modules, settings, history, first_epoch=epoch,
     )
     info.update(best_epoch=result.best_epoch, n_epochs=result.epochs, n_steps=result.steps)

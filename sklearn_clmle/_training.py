@@ -218,12 +218,8 @@ def fit_embedding(module, X, y, classes, device, settings, rng, objective, *,
     validate = None if data.val is None else score_validation
 
     result = run_phase(
-        Phase("train", step, total, steps_per_epoch, schedule=settings.lr_schedule,
-              before_epoch=recluster, validate=validate,
-              early_stopping=settings.early_stopping,
-              divergence_hint=DIVERGENCE_HINT
-              + f" Or margins {objective.margin_names} far above their bounds.",
-              label=objective.phase),
+        main_phase(step, total, steps_per_epoch, settings, recluster, validate,
+                   objective.margin_names, objective.phase),
         optimizer, modules, settings, history, first_epoch=epoch,
     )
     info.update(best_epoch=result.best_epoch, n_epochs=result.epochs, n_steps=result.steps)
@@ -238,6 +234,17 @@ def fit_embedding(module, X, y, classes, device, settings, rng, objective, *,
     info["final_cluster_time"] = time.perf_counter() - t0
     info["final_spread"] = _spread(final)
     return clusters, history, info
+
+
+def main_phase(step, total, steps_per_epoch, settings, recluster, validate,
+               margin_names, label):
+    """The embedders' main phase: re-clustering epochs of ``step``."""
+    return Phase("train", step, total, steps_per_epoch, schedule=settings.lr_schedule,
+                 before_epoch=recluster, validate=validate,
+                 early_stopping=settings.early_stopping,
+                 divergence_hint=DIVERGENCE_HINT
+                 + f" Or margins {margin_names} far above their bounds.",
+                 label=label)
 
 
 #: Inverse temperature of the cross-entropy head on the unit-norm embedding
