@@ -39,8 +39,9 @@ def check_multilabel_target(Y, owner):
                 "supported: fit one estimator per output."
             )
         if values.size < 2:
+            label = f" ({columns[j]!r})" if columns is not None else ""
             raise ValueError(
-                f"Column {j} of the multi-label y has the single value "
+                f"Column {j}{label} of the multi-label y has the single value "
                 f"{int(values[0])}: a label needs positive and negative rows to "
                 "learn from. Drop that column."
             )
