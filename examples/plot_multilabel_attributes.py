@@ -10,7 +10,7 @@ Here the "faces" are strips of three 8x8 digits
 says whether the strip shows a ``k``: digit frequencies are long-tailed, so
 ``has_0`` is positive for about 80% of the strips and ``has_9`` for about 1%.
 
-We compare the joint multi-head :class:`~sklearn_clmle.CLMLEEmbedder` +
+We compare the multi-head :class:`~sklearn_clmle.CLMLEEmbedder` +
 :class:`~sklearn_clmle.KNearestClusterClassifier` with logit-adjusted binary
 cross-entropy of the same backbone
 (:class:`~sklearn_clmle.CrossEntropyClassifier` on the indicator matrix),
@@ -40,7 +40,7 @@ print("positive rate per attribute:",
       ", ".join(f"{n} {p:.3f}" for n, p in zip(names, Y_train.mean(axis=0))))
 
 pipelines = {
-    "joint CLMLE + k-NC": make_pipeline(
+    "multi-head CLMLE + k-NC": make_pipeline(
         StandardScaler(),
         CLMLEEmbedder(warmup_epochs=5, max_epochs=25, n_threads=1, random_state=0),
         KNearestClusterClassifier(random_state=0),
@@ -62,8 +62,8 @@ for name, pipe in pipelines.items():
 # -----------------------------------------------------------------
 # Feature names say which attribute a column belongs to (``y0``, ``y1``, ...
 # here; the column names when ``Y`` is a DataFrame).
-embedder = pipelines["joint CLMLE + k-NC"][1]
-Z = embedder.transform(pipelines["joint CLMLE + k-NC"][0].transform(X_test[:2]))
+embedder = pipelines["multi-head CLMLE + k-NC"][1]
+Z = embedder.transform(pipelines["multi-head CLMLE + k-NC"][0].transform(X_test[:2]))
 print(Z.shape, embedder.get_feature_names_out()[[0, 64, 639]])
 
 # %%
