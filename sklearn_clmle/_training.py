@@ -256,7 +256,8 @@ def _head_input(ce_input):
     """What the embedders' cross-entropy head reads, from the backbone's output."""
     if ce_input == "features":
         return lambda out: out
-    return lambda out: HEAD_SCALE * F.normalize(out, dim=1)
+    # The last axis: a multi-label warm-up passes (n, n_labels, d) blocks.
+    return lambda out: HEAD_SCALE * F.normalize(out, dim=-1)
 
 
 def _main_budget(settings, n_rows, steps_factor=1):
