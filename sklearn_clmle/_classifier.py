@@ -276,11 +276,6 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
     def _multilabel_mode(self, X, n_labels):
         """``"blocks"`` or ``"shared"`` for a multi-label fit (see the parameter)."""
         n_features = X.shape[1]
-        # Blocks of one column only when there is one per label: rows of
-        # +-1 features are not taken for an embedding of another width.
-        counts = list(range(2, n_features // 2 + 1)) + (
-            [n_features] if n_features == n_labels else [])
-        blocks = [b for b in counts if n_features % b == 0 and _unit_blocks(X, b)]
         if self.multilabel_features == "shared":
             return "shared"
         if self.multilabel_features == "blocks":
@@ -292,6 +287,11 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
                     "give every label all the columns."
                 )
             return "blocks"
+        # Blocks of one column only when there is one per label: rows of
+        # +-1 features are not taken for an embedding of another width.
+        counts = list(range(2, n_features // 2 + 1)) + (
+            [n_features] if n_features == n_labels else [])
+        blocks = [b for b in counts if n_features % b == 0 and _unit_blocks(X, b)]
         if n_labels in blocks:
             return "blocks"
         if blocks:

@@ -35,10 +35,9 @@ cross-entropy on uniform batches of ``M s`` rows, summed over labels.
 import time
 
 import numpy as np
-import torch
 
 from sklearn_clmle._clustering import ClassClusters
-from sklearn_clmle._engine import BatchOrder, Phase, run_phase
+from sklearn_clmle._engine import run_phase
 from sklearn_clmle._multihead import BlockLinear, normalize_blocks
 from sklearn_clmle._rows import network_outputs
 from sklearn_clmle._steps import CrossEntropyTerm, sgd_step
@@ -48,6 +47,7 @@ from sklearn_clmle._training import (
     _main_budget,
     _spread,
     cluster_batch_loss,
+    cross_entropy_phase,
     main_phase,
 )
 from sklearn_clmle._validation_score import nearest_cluster_score
@@ -96,20 +96,10 @@ def fit_multilabel_embedding(net, X, Y, device, settings, rng, objectives, *,
     warmup_steps = settings.warmup_total(data.rows.n) if init == "warmup" else 0
     if warmup_steps > 0:
         opt = settings.make_optimizer(list(net.parameters()) + list(heads.parameters()))
-        order = BatchOrder(data.rows.n, settings.batch_size, rng)
-
-        def warm_step():
-            idx = order.next()
-            idx_t = torch.as_tensor(idx, device=device)
-            out = net.blocks(net(data.batch(idx, settings.augment, generator)))
-            logits = heads(head_input(out))
-            sw = data.weights(idx_t)
-            loss = sum(terms[a](logits[:, a], y_cols[a][idx_t], sw) for a in range(n_labels))
-            return loss.detach(), sgd_step(opt, loss, settings.max_grad_norm)
-
         result = run_phase(
-            Phase("warmup", warm_step, warmup_steps,
-                  settings.steps_per_epoch(data.rows.n), label="warm-up"),
+            cross_entropy_phase("warmup", net, heads, data, _SummedTerms(terms), opt,
+                                settings, rng, generator, warmup_steps, label="warm-up",
+                                head_input=lambda out: head_input(net.blocks(out))),
             opt, modules, settings, history,
         )
         epoch += result.epochs
@@ -142,27 +132,30 @@ def fit_multilabel_embedding(net, X, Y, device, settings, rng, objectives, *,
 
     turn = {"step": 0}
 
-    def step():
-        if batches == "joint":
-            labels = range(n_labels)
-            parts = [objectives[a].sample() for a in labels]
-        elif batches == "alternate":
-            labels = [turn["step"] % n_labels]
-            parts = [objectives[a].sample() for a in labels]
-        else:  # "shared": one label's batch, grouped by every label's clusters
-            drawn = turn["step"] % n_labels
-            idx, batch = objectives[drawn].sample()
-            labels = range(n_labels)
-            parts = [(idx, batch if a == drawn else objectives[a].batch_of(idx))
-                     for a in labels]
+    def draw():
+        """The rows to forward, and per scored label ``(label, rows of the
+        forward batch, its row indices, what its objective needs)``."""
+        t = turn["step"]
         turn["step"] += 1
-        idx = np.concatenate([p[0] for p in parts]) if batches != "shared" else parts[0][0]
+        if batches == "shared":  # one label's batch, grouped by every label's clusters
+            drawn = t % n_labels
+            idx, batch = objectives[drawn].sample()
+            return idx, [(a, slice(None), idx,
+                          batch if a == drawn else objectives[a].batch_of(idx))
+                         for a in range(n_labels)]
+        labels = range(n_labels) if batches == "joint" else [t % n_labels]
+        parts, start = [], 0
+        for a in labels:
+            idx_a, batch_a = objectives[a].sample()
+            parts.append((a, slice(start, start + idx_a.size), idx_a, batch_a))
+            start += idx_a.size
+        return np.concatenate([p[2] for p in parts]), parts
+
+    def step():
+        idx, parts = draw()
         out = net.blocks(net(data.batch(idx, settings.augment, generator)))
-        loss, done, start = 0.0, [], 0
-        for a, (idx_a, batch_a) in zip(labels, parts):
-            rows = slice(start, start + idx_a.size)
-            if batches != "shared":  # each label's rows follow the previous label's
-                start += idx_a.size
+        loss, done = 0.0, []
+        for a, rows, idx_a, batch_a in parts:
             loss_a, per_row = cluster_batch_loss(
                 objectives[a], out[rows, a], idx_a, batch_a, data, settings, terms[a],
                 lambda z, a=a: heads.block(z, a), head_input, y_cols[a],
@@ -208,3 +201,17 @@ def fit_multilabel_embedding(net, X, Y, device, settings, rng, objectives, *,
     info["final_spread"] = [_spread(final[:, a * dim:(a + 1) * dim])
                             for a in range(n_labels)]
     return clusters, history, info
+
+
+class _SummedTerms:
+    """The warm-up's loss: every label's cross-entropy term, summed.
+
+    ``logits`` of shape (n, n_labels, 2), ``target`` (n, n_labels).
+    """
+
+    def __init__(self, terms):
+        self.terms = terms
+
+    def __call__(self, logits, target, sample_weight=None):
+        return sum(term(logits[:, a], target[:, a], sample_weight)
+                   for a, term in enumerate(self.terms))
