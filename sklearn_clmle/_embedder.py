@@ -84,7 +84,7 @@ class CLMLEEmbedder(EmbedderBase):
         and their Eq. 9 losses summed (``"joint"``); or one label's cluster
         batch per step, for that label's loss only (``"alternate"``).
         "shared" by measurement: the same mean balanced accuracy as the
-        others within noise, at an eighth of "joint"'s fit time
+        others within noise, at about a third of their fit time
         (``benchmarks/results/multilabel.md``). Ignored for single-label
         ``y``.
     momentum : float, default=0.9
