@@ -43,6 +43,19 @@ N_CANDIDATES = 8
 #: fraction of points that changed cluster.
 MAX_ITER = 20
 TOL = 1e-2
+#: Large classes, of more than this many rows, where a Lloyd round costs
+#: seconds: they are seeded by k-means++ on a random sample of
+#: ``max(LARGE_CLASS_ROWS, SEED_SAMPLE_PER_CLUSTER * K)`` rows (k-means++ is K
+#: sequential passes over the points it seeds from), and their Lloyd rounds
+#: also stop once the k-means objective (the mean cosine of a point to its
+#: centroid) gains less than ``OBJECTIVE_TOL`` of itself in a round.
+#: Measured in ``benchmarks/results/cluster_scale.md``: warm-started from the
+#: previous round, 2-3% of the points of an embedding keep changing
+#: clusters for all 20 rounds (so ``TOL`` never stops them) while the
+#: objective gains under 0.05% after the first round.
+LARGE_CLASS_ROWS = 10_000
+SEED_SAMPLE_PER_CLUSTER = 8
+OBJECTIVE_TOL = 1e-4
 
 
 def normalize_rows(X):
@@ -136,18 +149,37 @@ def _accept(choice, score, unassigned, room, labels):
     return unassigned[order[~accept]]
 
 
-def _assign(X, centers, caps):
+def _assign(X, centers, caps, device=None):
     """Capacity-constrained assignment of the unit rows ``X`` to ``centers``.
 
     Dense when ``n * K <= CHUNK_ELEMENTS``, else on candidate lists built in
     chunks (:func:`_capacity_assign_chunked`); both make the same proposals.
+    The similarities are computed on ``device`` (default: the CPU).
     """
-    if X.shape[0] * centers.shape[0] <= CHUNK_ELEMENTS:
-        return _capacity_assign(X @ centers.T, caps)
-    return _capacity_assign_chunked(X, centers, caps)
+    n, k = X.shape[0], centers.shape[0]
+    if n * k <= CHUNK_ELEMENTS:
+        if _on_cpu(device):
+            return _capacity_assign(X @ centers.T, caps)
+        return _capacity_assign(_to_host(_tensor(X, device) @ _tensor(centers, device).T),
+                                caps)
+    return _capacity_assign_chunked(X, centers, caps, device=device)
 
 
-def _top_candidates(X, centers, m, rows=None, cols=None):
+def _on_cpu(device):
+    return device is None or torch.device(device).type == "cpu"
+
+
+def _tensor(a, device):
+    """A float32 numpy block as a torch tensor on ``device`` (zero copy on the CPU)."""
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    return t if _on_cpu(device) else t.to(device, non_blocking=True)
+
+
+def _to_host(t):
+    return t.cpu().numpy() if t.device.type != "cpu" else t.numpy()
+
+
+def _top_candidates(X, centers, m, rows=None, cols=None, device=None):
     """Each row's ``m`` most similar centers, most similar first, in chunks.
 
     Only ``X[rows]`` (default: all rows) and ``centers[cols]`` (default: all)
@@ -155,6 +187,7 @@ def _top_candidates(X, centers, m, rows=None, cols=None):
     Returns ``idx`` (int64, center indices; ``len(centers)`` pads rows when
     fewer than ``m`` centers are considered) and ``sim`` (float32, -inf pads),
     both of shape (n_rows, m); equal similarities are ordered by index.
+    The products and the top-k run on ``device`` (default: the CPU).
     """
     k = centers.shape[0]
     C = centers if cols is None else centers[cols]
@@ -162,16 +195,16 @@ def _top_candidates(X, centers, m, rows=None, cols=None):
     n = X.shape[0] if rows is None else rows.size
     idx = np.full((n, m), k, dtype=np.int64)
     sim = np.full((n, m), -np.inf, dtype=np.float32)
-    C_t = torch.from_numpy(np.ascontiguousarray(C.T))
+    C_t = _tensor(C.T, device)
     step = max(1, CHUNK_ELEMENTS // C.shape[0])
     for start in range(0, n, step):
         stop = min(start + step, n)
         xb = X[start:stop] if rows is None else X[rows[start:stop]]
-        s = torch.from_numpy(np.ascontiguousarray(xb)) @ C_t
+        s = _tensor(xb, device) @ C_t
         # Unsorted top-k is several times faster than sorted on the CPU; the
         # (rows, m) result is then sorted by (-similarity, index).
         v, j = torch.topk(s, width, dim=1, sorted=False)
-        v, j = v.numpy(), j.numpy()
+        v, j = _to_host(v), _to_host(j)
         if cols is not None:
             j = cols[j]
         order = np.lexsort((j, -v), axis=1)
@@ -180,22 +213,30 @@ def _top_candidates(X, centers, m, rows=None, cols=None):
     return idx, sim
 
 
-def _nearest(X, centers):
-    """Each row's most similar center (lowest index on ties) and similarity."""
-    n = X.shape[0]
+def _nearest(X, centers, device=None):
+    """Each row's most similar center (lowest index on ties) and similarity.
+
+    The (rows, K) products of every chunk are written into one reused
+    buffer: allocating a fresh block per chunk costs the CPU page faults
+    on every chunk (``benchmarks/results/cluster_scale.md``).
+    """
+    n, k = X.shape[0], centers.shape[0]
     idx = np.empty(n, dtype=np.int64)
     sim = np.empty(n, dtype=np.float32)
-    C_t = torch.from_numpy(np.ascontiguousarray(centers.T))
-    step = max(1, CHUNK_ELEMENTS // centers.shape[0])
+    C_t = _tensor(centers.T, device)
+    step = min(n, max(1, CHUNK_ELEMENTS // k))
+    buf = torch.empty((step, k), dtype=torch.float32, device=C_t.device)
     for start in range(0, n, step):
-        s = torch.from_numpy(np.ascontiguousarray(X[start:start + step])) @ C_t
+        xb = _tensor(X[start:start + step], device)
+        s = buf[:xb.shape[0]]
+        torch.matmul(xb, C_t, out=s)
         v, j = torch.max(s, dim=1)  # the first maximal index, as np.argmax
-        idx[start:start + step] = j.numpy()
-        sim[start:start + step] = v.numpy()
+        idx[start:start + step] = _to_host(j)
+        sim[start:start + step] = _to_host(v)
     return idx, sim
 
 
-def _capacity_assign_chunked(X, centers, caps, m=None):
+def _capacity_assign_chunked(X, centers, caps, m=None, device=None):
     """:func:`_capacity_assign` for the unit rows ``X`` without the (n, K) matrix.
 
     Every point keeps a list of its most similar clusters and proposes to
@@ -212,7 +253,7 @@ def _capacity_assign_chunked(X, centers, caps, m=None):
     # the clusters with room (most points never need one).
     cand = np.full((n, m), k, dtype=np.int32)
     cand_sim = np.full((n, m), -np.inf, dtype=np.float32)
-    cand[:, 0], cand_sim[:, 0] = _nearest(X, centers)
+    cand[:, 0], cand_sim[:, 0] = _nearest(X, centers, device)
     labels = np.full(n, -1, dtype=np.int64)
     room = caps.copy()
     padded_room = np.zeros(k + 1, dtype=room.dtype)  # index k: padding, never room
@@ -225,7 +266,7 @@ def _capacity_assign_chunked(X, centers, caps, m=None):
         if stuck.any():
             rows = unassigned[stuck]
             new_idx, new_sim = _top_candidates(
-                X, centers, m, rows=rows, cols=np.flatnonzero(room > 0)
+                X, centers, m, rows=rows, cols=np.flatnonzero(room > 0), device=device
             )
             cand[rows], cand_sim[rows] = new_idx, new_sim
             c[stuck] = new_idx
@@ -235,6 +276,19 @@ def _capacity_assign_chunked(X, centers, caps, m=None):
         score = cand_sim[unassigned, pos]
         unassigned = _accept(choice, score, unassigned, room, labels)
     return labels
+
+
+def _seed_points(X, k, rng):
+    """The points k-means++ seeds from: all of them, or a random sample.
+
+    A class of more than ``max(LARGE_CLASS_ROWS, SEED_SAMPLE_PER_CLUSTER *
+    k)`` rows is seeded from a uniform sample of that size (k-means++ makes
+    ``k`` passes over its points; the Lloyd rounds then use every point).
+    """
+    size = max(LARGE_CLASS_ROWS, SEED_SAMPLE_PER_CLUSTER * k)
+    if X.shape[0] <= size:
+        return X
+    return X[np.sort(rng.choice(X.shape[0], size, replace=False))]
 
 
 def _init_centers(X, k, rng):
@@ -255,7 +309,7 @@ def _init_centers(X, k, rng):
 
 
 def equal_size_spherical_kmeans(X, n_clusters, *, init_labels=None, max_iter=MAX_ITER,
-                                tol=TOL, random_state=None):
+                                tol=TOL, random_state=None, device=None):
     """Spherical k-means with clusters of (near) equal size.
 
     Parameters
@@ -273,6 +327,9 @@ def equal_size_spherical_kmeans(X, n_clusters, *, init_labels=None, max_iter=MAX
         Stop once at most this fraction of the points changes cluster.
     random_state : int, RandomState or Generator, default=None
         Seed of the k-means++ initialisation.
+    device : torch.device, default=None
+        Where the similarities are computed (None: the CPU); the deferred
+        acceptance runs on the host either way.
 
     Returns
     -------
@@ -289,10 +346,10 @@ def equal_size_spherical_kmeans(X, n_clusters, *, init_labels=None, max_iter=MAX
     """
     # One float32 copy, normalised in place (same values as normalize_rows).
     X = _normalize_inplace(np.array(X, dtype=np.float32))
-    return _kmeans_unit(X, n_clusters, init_labels, max_iter, tol, random_state)
+    return _kmeans_unit(X, n_clusters, init_labels, max_iter, tol, random_state, device)
 
 
-def _kmeans_unit(X, n_clusters, init_labels, max_iter, tol, random_state):
+def _kmeans_unit(X, n_clusters, init_labels, max_iter, tol, random_state, device=None):
     """:func:`equal_size_spherical_kmeans` on float32 rows already of unit norm."""
     rng = _as_generator(random_state)
     n = X.shape[0]
@@ -303,18 +360,33 @@ def _kmeans_unit(X, n_clusters, init_labels, max_iter, tol, random_state):
         return labels, normalize_rows(X.mean(axis=0, keepdims=True))
     caps = _capacities(n, n_clusters)
     if init_labels is None:
-        centers = _init_centers(X, n_clusters, rng)
+        centers = _init_centers(_seed_points(X, n_clusters, rng), n_clusters, rng)
     else:
         centers = normalize_rows(_segment_mean(X, np.asarray(init_labels), n_clusters))
-    labels = None
+    labels, objective = None, None
     for _ in range(max_iter):
-        new = _assign(X, centers, caps)
+        new = _assign(X, centers, caps, device)
         changed = n if labels is None else np.count_nonzero(new != labels)
         labels = new
         centers = normalize_rows(_segment_mean(X, labels, n_clusters))
         if changed <= tol * n:
             break
+        if n > LARGE_CLASS_ROWS:
+            previous, objective = objective, _mean_similarity(X, labels, centers)
+            if previous is not None and objective - previous <= OBJECTIVE_TOL * abs(previous):
+                break
     return labels, centers
+
+
+def _mean_similarity(X, labels, centers):
+    """The k-means objective: mean inner product of a row and its centroid (chunked)."""
+    step = max(1, CHUNK_ELEMENTS // max(1, X.shape[1]))
+    total = 0.0
+    for start in range(0, X.shape[0], step):
+        block = X[start:start + step]
+        total += float(np.einsum("nd,nd->", block, centers[labels[start:start + step]],
+                                 dtype=np.float64))
+    return total / max(1, X.shape[0])
 
 
 def _segment_mean(X, labels, k):
@@ -352,6 +424,8 @@ class ClassClusters:
         ("a running index of clusters", refreshed on the latest features).
     random_state : int, Generator or None
         Seed of the k-means++ initialisations.
+    device : torch.device, default=None
+        Where the similarities are computed (None: the CPU).
 
     Attributes
     ----------
@@ -374,7 +448,7 @@ class ClassClusters:
     """
 
     def __init__(self, features, y, cluster_size, *, n_classes=None, previous=None,
-                 random_state=None):
+                 random_state=None, device=None):
         rng = _as_generator(random_state)
         y = np.asarray(y)
         n_classes = int(y.max()) + 1 if n_classes is None else n_classes
@@ -395,7 +469,7 @@ class ClassClusters:
             # features[idx] is this class's own copy: cast and normalise it
             # in place rather than making a second one.
             points = _normalize_inplace(features[idx].astype(np.float32, copy=False))
-            lab, cen = _kmeans_unit(points, k, init, MAX_ITER, TOL, rng)
+            lab, cen = _kmeans_unit(points, k, init, MAX_ITER, TOL, rng, device)
             del points
             labels[idx] = lab + start
             centers.append(cen)

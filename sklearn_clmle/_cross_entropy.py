@@ -101,6 +101,12 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         Rows per forward pass in ``predict``.
     device : str, torch.device or None, default="auto"
         ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    mixed_precision : {None, "bf16", "fp16"}, default=None
+        Train the forward pass and the loss under ``torch.autocast`` in
+        bfloat16 (``"bf16"``: a GPU, or a CPU with bfloat16 support) or
+        float16 (``"fp16"``: CUDA only, with a gradient scaler); None trains
+        in float32. Weights, ``transform``/``predict`` and the clustering
+        stay float32. Measured in ``benchmarks/results/gpu.md``.
     n_threads : int or None, default=None
         torch CPU threads inside ``fit``/``predict`` (restored afterwards).
     deterministic : bool, default=False
@@ -183,6 +189,7 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         max_grad_norm=2.0,
         inference_batch_size=4096,
         device="auto",
+        mixed_precision=None,
         n_threads=None,
         deterministic=False,
         random_state=None,
@@ -209,6 +216,7 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
         self.max_grad_norm = max_grad_norm
         self.inference_batch_size = inference_batch_size
         self.device = device
+        self.mixed_precision = mixed_precision
         self.n_threads = n_threads
         self.deterministic = deterministic
         self.random_state = random_state

@@ -102,6 +102,12 @@ class CLMLEEmbedder(EmbedderBase):
         Rows per forward pass in ``transform`` and between rounds.
     device : str or torch.device, default="auto"
         ``"auto"`` picks CUDA when available at fit time, else CPU.
+    mixed_precision : {None, "bf16", "fp16"}, default=None
+        Train the forward pass and the loss under ``torch.autocast`` in
+        bfloat16 (``"bf16"``: a GPU, or a CPU with bfloat16 support) or
+        float16 (``"fp16"``: CUDA only, with a gradient scaler); None trains
+        in float32. Weights, ``transform``/``predict`` and the clustering
+        stay float32. Measured in ``benchmarks/results/gpu.md``.
     n_threads : int, default=None
         Torch CPU threads during fit/transform (restored afterwards); None
         leaves torch's setting alone. Use 1 when processes run in parallel.
@@ -245,6 +251,7 @@ class CLMLEEmbedder(EmbedderBase):
         max_grad_norm=2.0,
         inference_batch_size=4096,
         device="auto",
+        mixed_precision=None,
         n_threads=None,
         deterministic=False,
         random_state=None,
@@ -284,6 +291,7 @@ class CLMLEEmbedder(EmbedderBase):
         self.max_grad_norm = max_grad_norm
         self.inference_batch_size = inference_batch_size
         self.device = device
+        self.mixed_precision = mixed_precision
         self.n_threads = n_threads
         self.deterministic = deterministic
         self.random_state = random_state

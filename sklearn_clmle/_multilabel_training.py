@@ -40,6 +40,7 @@ from sklearn_clmle._clustering import ClassClusters
 from sklearn_clmle._engine import run_phase
 from sklearn_clmle._multihead import BlockLinear, normalize_blocks
 from sklearn_clmle._rows import network_outputs
+from sklearn_clmle._precision import MixedPrecision
 from sklearn_clmle._steps import CrossEntropyTerm, sgd_step
 from sklearn_clmle._training import (
     TrainingData,
@@ -124,7 +125,7 @@ def fit_multilabel_embedding(net, X, Y, device, settings, rng, objectives, *,
             block = state["features"][:, a * dim:(a + 1) * dim]
             state["clusters"][a] = ClassClusters(
                 block, data.y[:, a], cluster_size, n_classes=2,
-                previous=state["clusters"][a], random_state=rng,
+                previous=state["clusters"][a], random_state=rng, device=device,
             )
             objectives[a].start_round(state["clusters"][a], block, data.y[:, a], rng)
         info["round_times"].append({"embed_time": t1 - t0,
@@ -151,18 +152,21 @@ def fit_multilabel_embedding(net, X, Y, device, settings, rng, objectives, *,
             start += idx_a.size
         return np.concatenate([p[2] for p in parts]), parts
 
+    amp = MixedPrecision(settings.mixed_precision, device)
+
     def step():
         idx, parts = draw()
-        out = net.blocks(net(data.batch(idx, settings.augment, generator)))
-        loss, done = 0.0, []
-        for a, rows, idx_a, batch_a in parts:
-            loss_a, per_row = cluster_batch_loss(
-                objectives[a], out[rows, a], idx_a, batch_a, data, settings, terms[a],
-                lambda z, a=a: heads.block(z, a), head_input, y_cols[a],
-            )
-            loss = loss + loss_a
-            done.append((a, idx_a, per_row))
-        norm = sgd_step(optimizer, loss, settings.max_grad_norm)
+        with amp.autocast():
+            out = net.blocks(net(data.batch(idx, settings.augment, generator)))
+            loss, done = 0.0, []
+            for a, rows, idx_a, batch_a in parts:
+                loss_a, per_row = cluster_batch_loss(
+                    objectives[a], out[rows, a], idx_a, batch_a, data, settings, terms[a],
+                    lambda z, a=a: heads.block(z, a), head_input, y_cols[a],
+                )
+                loss = loss + loss_a
+                done.append((a, idx_a, per_row))
+        norm = sgd_step(optimizer, loss, settings.max_grad_norm, amp.scaler)
         for a, idx_a, per_row in done:
             objectives[a].update(idx_a, per_row)
         return loss.detach(), norm
@@ -194,7 +198,7 @@ def fit_multilabel_embedding(net, X, Y, device, settings, rng, objectives, *,
     clusters = [
         ClassClusters(final[:, a * dim:(a + 1) * dim], Y[:, a], cluster_size, n_classes=2,
                       previous=state["clusters"][a] if same_rows else None,
-                      random_state=rng)
+                      random_state=rng, device=device)
         for a in range(n_labels)
     ]
     info["final_cluster_time"] = time.perf_counter() - t0

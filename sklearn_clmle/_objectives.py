@@ -15,6 +15,7 @@ import torch
 from sklearn_clmle._loss import cluster_margin_terms
 from sklearn_clmle._quintuplet_loss import quintuplet_terms
 from sklearn_clmle._quintuplets import ANCHOR, NEGATIVE, P_MINUS2, QuintupletSampler
+from sklearn_clmle._rows import to_device
 from sklearn_clmle._sampler import ClusterBatchSampler
 
 
@@ -39,6 +40,12 @@ class Objective(Protocol):
     def update(self, idx, per_row): ...
 
 
+#: On an accelerator, the hardest-query sampling's loss cache is refreshed
+#: from the device every this many steps (one host copy instead of one per
+#: step; see ``ClusterMarginObjective.update``).
+LOSS_FLUSH_STEPS = 16
+
+
 class ClusterMarginObjective:
     """CLMLE: cluster batches (Sec. 3.3) and the cluster-margin loss (Eq. 9)."""
 
@@ -51,8 +58,10 @@ class ClusterMarginObjective:
         self.device = device
         self.a2 = torch.as_tensor(cfg["a2"], dtype=torch.float32, device=device)
         self.loss_cache = None
+        self._pending = []
 
     def start_round(self, clusters, features, y, rng):
+        self.flush()
         cfg = self.cfg
         self.sampler = ClusterBatchSampler(
             clusters, cfg["clusters_per_batch"], cfg["samples_per_cluster"],
@@ -64,8 +73,8 @@ class ClusterMarginObjective:
     def sample(self):
         """Row indices of the batch, and what ``terms`` needs to score it."""
         idx, batch_cluster, batch_clusters = self.sampler.sample()
-        ids = torch.as_tensor(batch_cluster, device=self.device)
-        classes = self.cluster_class[torch.as_tensor(batch_clusters, device=self.device)]
+        ids = to_device(batch_cluster, self.device)
+        classes = self.cluster_class[to_device(batch_clusters, self.device)]
         return idx, (ids, classes)
 
     def batch_of(self, idx):
@@ -76,8 +85,8 @@ class ClusterMarginObjective:
         scored for every label).
         """
         uniq, ids = np.unique(self.sampler.clusters.labels[idx], return_inverse=True)
-        return (torch.as_tensor(ids.reshape(-1), device=self.device),
-                self.cluster_class[torch.as_tensor(uniq, device=self.device)])
+        return (to_device(ids.reshape(-1), self.device),
+                self.cluster_class[to_device(uniq, self.device)])
 
     def terms(self, z, batch):
         """Per-anchor loss, the anchors' classes and their rows in the batch."""
@@ -88,7 +97,25 @@ class ClusterMarginObjective:
         return t1 + t2, classes[ids], slice(None)
 
     def update(self, idx, per_row):
-        self.sampler.update(idx, per_row.cpu().numpy())
+        """Cache the batch's per-anchor losses for the hardest-query sampling.
+
+        On the CPU at once. On an accelerator the losses stay on the device
+        and are copied to the host every ``LOSS_FLUSH_STEPS`` steps, so that
+        the host never waits for the device between steps; the sampler then
+        sees a step's losses up to ``LOSS_FLUSH_STEPS - 1`` steps late.
+        """
+        self._pending.append((idx, per_row))
+        if per_row.device.type == "cpu" or len(self._pending) >= LOSS_FLUSH_STEPS:
+            self.flush()
+
+    def flush(self):
+        """Copy the pending per-anchor losses to the sampler's cache."""
+        if not self._pending:
+            return
+        idx = np.concatenate([i for i, _ in self._pending])
+        losses = torch.cat([p for _, p in self._pending]).float().cpu().numpy()
+        self._pending = []
+        self.sampler.update(idx, losses)
 
 
 class QuintupletObjective:
@@ -121,8 +148,8 @@ class QuintupletObjective:
     def sample(self):
         table, has_p_minus = self.sampler.sample(self.n_anchors)
         idx = table[:, self.members].T.reshape(-1)  # all anchors, then each member
-        anchor_class = self.y[torch.as_tensor(table[:, ANCHOR], device=self.device)]
-        return idx, (anchor_class, torch.as_tensor(has_p_minus, device=self.device))
+        anchor_class = self.y[to_device(table[:, ANCHOR], self.device)]
+        return idx, (anchor_class, to_device(has_p_minus, self.device))
 
     def terms(self, z, batch):
         anchor_class, has_p_minus = batch

@@ -14,6 +14,20 @@ from torch.nn import functional as F
 _DEVICE_COPY_BYTES = 1 << 30
 
 
+def to_device(a, device):
+    """The numpy array ``a`` as a tensor on ``device``, without a host wait.
+
+    On the CPU, ``torch.as_tensor`` (zero copy where it can). On an
+    accelerator the array goes through pinned memory with a non-blocking
+    copy: a copy from pageable memory would make the host wait until the
+    device has finished all the work queued before it, once per step.
+    """
+    t = torch.as_tensor(a)
+    if device.type == "cpu":
+        return t
+    return t.pin_memory().to(device, non_blocking=True)
+
+
 class Rows:
     """Rows of ``X``, gathered into float32 tensors on ``device`` by index.
 
@@ -55,8 +69,8 @@ class Rows:
         if isinstance(self.X, np.ndarray):
             return self._cast(self.X[np.asarray(idx)])
         if self.X.device == self.device:
-            return self.X[torch.as_tensor(idx, device=self.device)]
-        return self.X[torch.from_numpy(np.asarray(idx))].to(self.device, non_blocking=True)
+            return self.X[to_device(np.asarray(idx), self.device)]
+        return to_device(self.X[torch.from_numpy(np.asarray(idx))], self.device)
 
     def _slice(self, start, stop):
         """Rows ``start:stop``, as ``take`` gives them, without a gather."""
@@ -68,12 +82,11 @@ class Rows:
 
     def _dense(self, block):
         """A CSR block of rows as a dense float32 tensor on the device."""
-        dense = block.astype(np.float32, copy=False).toarray()
-        return torch.from_numpy(dense).to(self.device)
+        return to_device(block.astype(np.float32, copy=False).toarray(), self.device)
 
     def _cast(self, block):
         """A numpy block of rows as a float32 tensor on the device (always a copy)."""
-        return torch.from_numpy(np.array(block, dtype=np.float32, order="C")).to(self.device)
+        return to_device(np.array(block, dtype=np.float32, order="C"), self.device)
 
     def chunks(self, batch_size):
         for start in range(0, self.n, batch_size):

@@ -49,6 +49,7 @@ class TrainSettings:
     cost_sensitive: bool
     inference_batch_size: int
     verbose: int
+    mixed_precision: Optional[str] = None
 
     def steps_per_epoch(self, n_rows):
         """Optimiser steps of one pass over ``n_rows`` training rows."""

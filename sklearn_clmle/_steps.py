@@ -25,21 +25,30 @@ def check_finite(value, phase, hint=DIVERGENCE_HINT):
         )
 
 
-def sgd_step(optimizer, loss, max_grad_norm=None):
+def sgd_step(optimizer, loss, max_grad_norm=None, scaler=None):
     """Backward pass and one optimiser step; returns the gradient norm (a tensor).
 
     With ``max_grad_norm`` the gradients are first rescaled so that their
     total L2 norm is at most that value (``clip_grad_norm_``; a step whose
     norm is below it is left bitwise unchanged) and the norm before
-    clipping is returned; without it, None. Nothing is copied to the host.
+    clipping is returned; without it, None. With a gradient ``scaler``
+    (``mixed_precision="fp16"``) the loss is scaled before the backward
+    pass and the gradients unscaled before clipping; a step whose gradients
+    overflow is skipped by the scaler. Nothing is copied to the host.
     """
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss if scaler is None else scaler.scale(loss)).backward()
     norm = None
     if max_grad_norm is not None:
+        if scaler is not None:
+            scaler.unscale_(optimizer)
         params = [p for group in optimizer.param_groups for p in group["params"]]
         norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm).detach()
-    optimizer.step()
+    if scaler is None:
+        optimizer.step()
+    else:
+        scaler.step(optimizer)
+        scaler.update()
     return norm
 
 

@@ -20,6 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_consistent_length
 
+from sklearn_clmle._precision import check_mixed_precision
 from sklearn_clmle._progress import ensure_log_handler, log_level
 from sklearn_clmle._runtime import seed_from, seeded_torch, torch_threads
 from sklearn_clmle._settings import TrainSettings, resolve_learning_rate
@@ -51,6 +52,7 @@ TORCH_PARAMETER_CONSTRAINTS = {
     "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
     "inference_batch_size": [Interval(Integral, 1, None, closed="left")],
     "device": [str, torch.device, None],
+    "mixed_precision": [StrOptions({"bf16", "fp16"}), None],
     "n_threads": [Interval(Integral, 1, None, closed="left"), None],
     "deterministic": ["boolean"],
     "random_state": ["random_state"],
@@ -97,7 +99,11 @@ class TorchEstimatorMixin(VersionStampMixin):
 
     @contextlib.contextmanager
     def _torch_session(self, np_rng, device):
-        """Thread limit and local torch seed for the block."""
+        """Thread limit and local torch seed for a fit on ``device``.
+
+        Checks first that ``mixed_precision`` can run on ``device``.
+        """
+        check_mixed_precision(self.mixed_precision, device)
         with torch_threads(self.n_threads), seeded_torch(
             seed_from(np_rng), device, self.deterministic
         ):
@@ -138,6 +144,7 @@ class TorchEstimatorMixin(VersionStampMixin):
             "tol": float(self.tol),
             "inference_batch_size": int(self.inference_batch_size),
             "verbose": int(self.verbose),
+            "mixed_precision": self.mixed_precision,
         })
 
     @contextlib.contextmanager

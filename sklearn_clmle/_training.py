@@ -27,7 +27,8 @@ from sklearn_clmle._clustering import ClassClusters, _normalize_inplace
 from sklearn_clmle._engine import BatchOrder, Phase, run_phase
 from sklearn_clmle._holdout import train_validation_split
 from sklearn_clmle._loss import row_weights, weighted_mean
-from sklearn_clmle._rows import Rows, embed
+from sklearn_clmle._precision import MixedPrecision
+from sklearn_clmle._rows import Rows, embed, to_device
 from sklearn_clmle._steps import DIVERGENCE_HINT, CrossEntropyTerm, sgd_step
 from sklearn_clmle._validation_score import nearest_cluster_score
 from sklearn_clmle.augment import apply_augment
@@ -105,7 +106,7 @@ def cluster_batch_loss(objective, out, idx, batch, data, settings, term, head,
     Returns the loss and the detached per-anchor terms.
     """
     per_row, anchor_class, anchors = objective.terms(F.normalize(out, dim=1), batch)
-    anchor_idx = torch.as_tensor(idx, device=out.device)[anchors]
+    anchor_idx = to_device(idx, out.device)[anchors]
     sw = data.weights(anchor_idx)
     w = row_weights(anchor_class, settings.cost_sensitive, per_row.dtype)
     loss = weighted_mean(per_row, w if sw is None else w * sw)
@@ -126,13 +127,15 @@ def cross_entropy_phase(name, module, head, data, term, optimizer, settings, rng
     """
     order = BatchOrder(data.rows.n, settings.batch_size, rng)
     head_input = head_input or (lambda out: out)
+    amp = MixedPrecision(settings.mixed_precision, data.rows.device)
 
     def step():
         idx = order.next()
-        idx_t = torch.as_tensor(idx, device=data.rows.device)
-        logits = head(head_input(module(data.batch(idx, settings.augment, generator))))
-        loss = term(logits, data.y_t[idx_t], data.weights(idx_t))
-        return loss.detach(), sgd_step(optimizer, loss, settings.max_grad_norm)
+        idx_t = to_device(idx, data.rows.device)
+        with amp.autocast():
+            logits = head(head_input(module(data.batch(idx, settings.augment, generator))))
+            loss = term(logits, data.y_t[idx_t], data.weights(idx_t))
+        return loss.detach(), sgd_step(optimizer, loss, settings.max_grad_norm, amp.scaler)
 
     return Phase(name, step, total_steps, settings.steps_per_epoch(data.rows.n),
                  schedule=schedule, validate=validate, early_stopping=early_stopping,
@@ -193,18 +196,21 @@ def fit_embedding(module, X, y, classes, device, settings, rng, objective, *,
         t1 = time.perf_counter()
         state["clusters"] = ClassClusters(
             state["features"], data.y, cluster_size, n_classes=n_classes,
-            previous=state["clusters"], random_state=rng,
+            previous=state["clusters"], random_state=rng, device=device,
         )
         objective.start_round(state["clusters"], state["features"], data.y, rng)
         info["round_times"].append({"embed_time": t1 - t0,
                                     "cluster_time": time.perf_counter() - t1})
 
+    amp = MixedPrecision(settings.mixed_precision, device)
+
     def step():
         idx, batch = objective.sample()
-        out = module(data.batch(idx, settings.augment, generator))
-        loss, per_row = cluster_batch_loss(objective, out, idx, batch, data, settings,
-                                           term, head, head_input, data.y_t)
-        norm = sgd_step(optimizer, loss, settings.max_grad_norm)
+        with amp.autocast():
+            out = module(data.batch(idx, settings.augment, generator))
+            loss, per_row = cluster_batch_loss(objective, out, idx, batch, data, settings,
+                                               term, head, head_input, data.y_t)
+        norm = sgd_step(optimizer, loss, settings.max_grad_norm, amp.scaler)
         objective.update(idx, per_row)
         return loss.detach(), norm
 
@@ -230,7 +236,7 @@ def fit_embedding(module, X, y, classes, device, settings, rng, objective, *,
     # All rows, validation part included: every training sample gets a cluster.
     previous = state["clusters"] if data.rows is data.all_rows else None
     clusters = ClassClusters(final, y, cluster_size, n_classes=n_classes,
-                             previous=previous, random_state=rng)
+                             previous=previous, random_state=rng, device=device)
     info["final_cluster_time"] = time.perf_counter() - t0
     info["final_spread"] = _spread(final)
     return clusters, history, info

@@ -1,0 +1,167 @@
+"""Share of a CLMLE fit spent clustering, and fit time, at 100k and 1M rows.
+
+Data: 64-d blobs around 10 class directions (noise 1.5, as in
+``bench_memory.py``), long-tailed with imbalance ratio 100 (class c keeps
+a share proportional to 100^(-c/9)). Model: ``CLMLEEmbedder`` with its
+defaults (MLP 64 -> 512 -> 64, ``cluster_size="auto"`` -> 200, 5 rounds,
+``n_threads=2``), except the epoch budget of each size (``--epochs``):
+the default schedule (30 warm-up + 150 main epochs) is about 45 minutes
+at 1M rows on 2 cores, so the 1M fit runs fewer epochs and the script
+*projects* the default schedule from what it measured: the warm-up and the
+main phase's training scale with their epochs, the clusterings (one per
+round plus the final one) and the embeddings feeding them do not.
+
+Each size also times ``ClassClusters`` alone on the fitted embedding:
+cold (k-means++ seeding, the first round) and warm (from the fit's labels,
+the later rounds), and reports the k-means objective (mean cosine of a row
+to its cluster's centroid) of the fit's final clustering.
+
+Run it once on the code to measure and once on the code before the change
+(``--label before`` with ``PYTHONPATH`` at a checkout of it); the report
+shows every label found in the JSON::
+
+    python benchmarks/bench_cluster_scale.py --label after
+    PYTHONPATH=/tmp/before python benchmarks/bench_cluster_scale.py --label before
+"""
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+import torch
+from sklearn.metrics import balanced_accuracy_score
+
+from _report import write_report
+
+DEFAULT_WARMUP, DEFAULT_MAIN = 30, 150
+N_TEST = 20_000  # held-out rows, same distribution
+D, C, IR = 64, 10, 100.0
+
+
+def long_tailed_blobs(n, seed=0):
+    rng = np.random.default_rng(seed)
+    share = IR ** (-np.arange(C) / (C - 1))
+    counts = np.floor(n * share / share.sum()).astype(int)
+    counts[0] += n - counts.sum()
+    y = np.repeat(np.arange(C), counts)
+    rng.shuffle(y)
+    centers = np.random.default_rng(123).normal(size=(C, D))
+    X = np.empty((n, D), dtype=np.float32)
+    for s in range(0, n, 65_536):
+        e = min(s + 65_536, n)
+        X[s:e] = centers[y[s:e]] + rng.normal(scale=1.5, size=(e - s, D))
+    return X, y
+
+
+def measure(n, warmup_epochs, max_epochs, label, device=None, **params):
+    """Fit on ``n`` rows and time its parts; ``params`` go to the estimator."""
+    from sklearn_clmle import CLMLEEmbedder
+    from sklearn_clmle._clustering import ClassClusters
+
+    X, y = long_tailed_blobs(n + N_TEST)
+    X, y, X_test, y_test = X[:n], y[:n], X[n:], y[n:]
+    where = {} if device is None else {"device": device}
+    est = CLMLEEmbedder(warmup_epochs=warmup_epochs, max_epochs=max_epochs,
+                        n_threads=2, random_state=0, **where, **params)
+    t0 = time.perf_counter()
+    est.fit(X, y)
+    wall = time.perf_counter() - t0
+    stats = est.fit_stats_
+    rounds = stats["round_times"]
+    if len(rounds) != est.n_rounds:
+        raise SystemExit(f"{max_epochs} main epochs ran {len(rounds)} rounds, not the "
+                         f"default {est.n_rounds}: the projection needs as many.")
+    cluster = sum(r["cluster_time"] for r in rounds) + stats["final_cluster_time"]
+    embed = sum(r["embed_time"] for r in rounds) + stats["final_embed_time"]
+    warm = sum(r["seconds"] for r in est.history_ if r["phase"] == "warmup")
+    main = sum(r["seconds"] for r in est.history_ if r["phase"] == "train")
+    train = main - sum(r["cluster_time"] + r["embed_time"] for r in rounds)
+    other = wall - warm - main - stats["final_cluster_time"] - stats["final_embed_time"]
+    projected = (warm * DEFAULT_WARMUP / max(warmup_epochs, 1)
+                 + train * DEFAULT_MAIN / max_epochs + cluster + embed + other)
+    with torch.no_grad():
+        Z = est.transform(X)
+    quality = float(np.einsum("nd,nd->n", Z, est.cluster_centers_[est.cluster_labels_]).mean())
+    nearest = np.argmax(est.transform(X_test) @ est.cluster_centers_.T, axis=1)
+    accuracy = balanced_accuracy_score(y_test, est.cluster_classes_[nearest])
+    torch.set_num_threads(2)
+    t0 = time.perf_counter()
+    cold = ClassClusters(Z, y, est.cluster_size_, n_classes=C, random_state=0, **where)
+    t1 = time.perf_counter()
+    ClassClusters(Z, y, est.cluster_size_, n_classes=C, previous=cold, random_state=0,
+                  **where)
+    t2 = time.perf_counter()
+    return {
+        "label": label, "rows": n, "clusters": int(est.cluster_centers_.shape[0]),
+        "warmup_epochs": warmup_epochs, "max_epochs": max_epochs, "fit": wall,
+        "clustering": cluster, "embedding": embed, "warmup": warm, "train": train,
+        "share": cluster / wall, "projected_fit": projected,
+        "projected_share": cluster / projected, "objective": quality,
+        "cold": t1 - t0, "warm": t2 - t1, "accuracy": accuracy,
+    }
+
+
+def report(rows, path, before_tree):
+    lines = [
+        "# Clustering share of a CLMLE fit at scale",
+        "",
+        __doc__.split("\n\n")[1].replace("\n", " "),
+        "",
+        "Seconds. `clustering` = every round's equal-size spherical k-means plus "
+        "the final one; `share` = clustering / fit for the epochs run; "
+        "`projected` = the default schedule (30 + 150 epochs) from the measured "
+        "per-epoch training time (identical to the measurement when the run "
+        "used the default epochs). `cold` / `warm` = `ClassClusters` alone on "
+        "the fitted embedding, from k-means++ seeding / from the fit's labels. "
+        "`objective` = mean cosine of a row to its centroid (final clustering); "
+        "`accuracy` = balanced accuracy of the nearest final centroid's class on "
+        f"{N_TEST:,} held-out rows.",
+        "",
+        "| code | rows | clusters | epochs (warm-up + main) | fit | clustering | share "
+        "| projected default fit | projected share | cold | warm | objective | accuracy |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: (r["rows"], r["label"] != "before")):
+        lines.append(
+            f"| {r['label']} | {r['rows']:,} | {r['clusters']:,} | "
+            f"{r['warmup_epochs']} + {r['max_epochs']} | {r['fit']:.1f} | "
+            f"{r['clustering']:.1f} | {100 * r['share']:.1f}% | "
+            f"{r['projected_fit']:.0f} | {100 * r['projected_share']:.1f}% | "
+            f"{r['cold']:.2f} | {r['warm']:.2f} | {r['objective']:.4f} | "
+            f"{r['accuracy']:.4f} |"
+        )
+    lines += ["", "Rows labelled `before` were made by the same script with `PYTHONPATH` "
+              f"at a checkout of {before_tree}:", "",
+              "`PYTHONPATH=<checkout> python benchmarks/bench_cluster_scale.py --label before`"]
+    write_report(lines, path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--label", default="after")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--epochs", type=str, nargs="+", default=["30+150", "1+5"],
+                        help="warm-up+main epochs per size")
+    parser.add_argument("--before-tree", default="3b4ecaf (the landed main before issue 14)")
+    parser.add_argument("--json", default="benchmarks/results/cluster_scale.json")
+    parser.add_argument("--out", default="benchmarks/results/cluster_scale.md")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    rows = []
+    if os.path.exists(args.json):
+        with open(args.json) as fh:
+            rows = [r for r in json.load(fh) if r["label"] != args.label]
+    for n, epochs in zip(args.sizes, args.epochs):
+        w, m = (int(v) for v in epochs.split("+"))
+        row = measure(n, w, m, args.label)
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
+    report(rows, args.out, args.before_tree)
+
+
+if __name__ == "__main__":
+    main()
