@@ -25,6 +25,16 @@ full, its ``N_CANDIDATES`` most similar clusters that still have room
 makes the same proposals as the dense path, so the assignment is the same up
 to ties in the similarities. The seeding, the centroid update and the
 normalisation work on O(n) memory beyond one copy of the class's points.
+
+Scale
+-----
+A Lloyd round costs ``n * K`` similarities: about ``n**2 / l`` for a class,
+so the large classes dominate. Classes of more than ``LARGE_CLASS_ROWS``
+rows are seeded from a random sample and stop their rounds once the k-means
+objective has stopped rising (``OBJECTIVE_TOL``); smaller classes are
+clustered exactly as before. The similarities (matrix products, maxima and
+top-k) run on the training device when it is given (a GPU); the deferred
+acceptance runs on the host, on O(n) arrays.
 """
 
 import numpy as np

@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
+import torch
 
+import sklearn_clmle._clustering as clustering
 from sklearn_clmle._clustering import (
     ClassClusters,
     equal_size_spherical_kmeans,
@@ -74,3 +76,61 @@ def test_class_clusters_layout():
         members = cl.members[cl.offsets[k]:cl.offsets[k + 1]]
         assert (cl.labels[members] == k).all()
     assert cl.sizes().tolist() == [12, 11, 11, 11, 9, 1]
+
+
+def _objective(X, labels, centers):
+    X = clustering.normalize_rows(X.astype(np.float32))
+    return float(np.einsum("nd,nd->n", X, centers[labels]).mean())
+
+
+def test_large_class_stops_on_the_objective_plateau(monkeypatch):
+    # A "large" class (above LARGE_CLASS_ROWS) stops once the objective stops
+    # rising: fewer Lloyd rounds, the same sizes, about the same objective.
+    X = np.random.default_rng(0).normal(size=(3_000, 8))
+    k = 60
+    calls = {"n": 0}
+    assign = clustering._assign
+
+    def counting(*args, **kwargs):
+        calls["n"] += 1
+        return assign(*args, **kwargs)
+
+    monkeypatch.setattr(clustering, "_assign", counting)
+    monkeypatch.setattr(clustering, "TOL", 0.0)
+    full = clustering.equal_size_spherical_kmeans(X, k, tol=0.0, random_state=0)
+    full_rounds, calls["n"] = calls["n"], 0
+    monkeypatch.setattr(clustering, "LARGE_CLASS_ROWS", 1_000)
+    labels, centers = clustering.equal_size_spherical_kmeans(X, k, tol=0.0, random_state=0)
+    assert calls["n"] < full_rounds == clustering.MAX_ITER
+    sizes = np.bincount(labels, minlength=k)
+    assert set(np.unique(sizes)) <= {3_000 // k, 3_000 // k + 1}
+    assert _objective(X, labels, centers) == pytest.approx(_objective(X, *full), rel=0.01)
+
+
+def test_large_class_is_seeded_from_a_sample(monkeypatch):
+    monkeypatch.setattr(clustering, "LARGE_CLASS_ROWS", 100)
+    X = np.arange(2_000 * 2, dtype=np.float32).reshape(2_000, 2)
+    sample = clustering._seed_points(X, 20, np.random.default_rng(0))
+    assert sample.shape == (max(100, clustering.SEED_SAMPLE_PER_CLUSTER * 20), 2)
+    assert np.unique(sample[:, 0]).size == sample.shape[0]  # distinct rows of X
+    # A class at most that large seeds from all of its rows.
+    small = clustering._seed_points(X[:100], 5, np.random.default_rng(0))
+    np.testing.assert_array_equal(small, X[:100])
+
+
+def test_cpu_device_is_the_default_path():
+    X = np.random.default_rng(1).normal(size=(500, 6))
+    a = clustering.equal_size_spherical_kmeans(X, 9, random_state=2)
+    b = clustering.equal_size_spherical_kmeans(X, 9, random_state=2, device=torch.device("cpu"))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_clustering_on_cuda_keeps_sizes_and_agrees():
+    X = np.random.default_rng(2).normal(size=(20_000, 16)).astype(np.float32)
+    y = np.repeat(np.arange(2), 10_000)
+    cpu = ClassClusters(X, y, 100, random_state=0)
+    gpu = ClassClusters(X, y, 100, random_state=0, device=torch.device("cuda"))
+    np.testing.assert_array_equal(np.sort(cpu.sizes()), np.sort(gpu.sizes()))
+    assert np.mean(cpu.labels == gpu.labels) > 0.9
