@@ -77,7 +77,10 @@ def cluster_margin_terms(embeddings, cluster_ids, cluster_classes, a1, a2, scale
     dev = embeddings.device
     cluster_ids = cluster_ids.to(dev)
     cluster_classes = cluster_classes.to(dev)
-    counts = torch.bincount(cluster_ids, minlength=m)
+    # Counts, one-hot and class frequencies by comparisons and index_add:
+    # bincount, one_hot and unique wait for the device on a GPU.
+    counts = torch.zeros(m, dtype=torch.long, device=dev).index_add_(
+        0, cluster_ids, torch.ones_like(cluster_ids))
     sums = torch.zeros(m, embeddings.shape[1], dtype=embeddings.dtype, device=dev)
     sums = sums.index_add(0, cluster_ids, embeddings)
     centroids = sums / counts.clamp(min=1).unsqueeze(1).to(embeddings.dtype)
@@ -85,7 +88,7 @@ def cluster_margin_terms(embeddings, cluster_ids, cluster_classes, a1, a2, scale
     present = (counts > 0).unsqueeze(0)
     row_class = cluster_classes[cluster_ids].unsqueeze(1)
     same_class = cluster_classes.unsqueeze(0) == row_class
-    own = torch.nn.functional.one_hot(cluster_ids, m).bool()
+    own = cluster_ids.unsqueeze(1) == torch.arange(m, device=dev).unsqueeze(0)
     other_mask = present & ~same_class
     same_mask = present & same_class & ~own
     s_own = sim.gather(1, cluster_ids.unsqueeze(1)).squeeze(1)
@@ -106,9 +109,13 @@ def _per_row(margin, cluster_ids, like):
 
 
 def inverse_class_frequency(row_classes):
-    """Weights 1 / (rows of the same class), so each class sums to 1."""
-    _, inverse, counts = torch.unique(row_classes, return_inverse=True, return_counts=True)
-    return 1.0 / counts[inverse]
+    """Weights 1 / (rows of the same class), so each class sums to 1.
+
+    Counted by comparing the rows pairwise (a batch is a few hundred rows),
+    which, unlike ``torch.unique``, never makes the host wait for a GPU.
+    """
+    counts = (row_classes.unsqueeze(1) == row_classes.unsqueeze(0)).sum(dim=1)
+    return 1.0 / counts
 
 
 def row_weights(row_classes, cost_sensitive, dtype):
