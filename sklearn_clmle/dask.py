@@ -37,9 +37,16 @@ def _import_dask_array():
     return da
 
 
+def _as_rows(out, n_rows):
+    """One array of rows: a list of per-output arrays is joined column-wise."""
+    if isinstance(out, (list, tuple)):  # multi-label predict_proba: one per label
+        return np.concatenate([np.asarray(o).reshape(n_rows, -1) for o in out], axis=1)
+    return np.asarray(out)
+
+
 def _apply(block, estimator, method):
     """Run ``estimator.method`` on one block of rows (runs on a worker)."""
-    return np.asarray(getattr(estimator, method)(block))
+    return _as_rows(getattr(estimator, method)(block), len(block))
 
 
 def predict_blocks(estimator, X, method="predict"):
@@ -66,13 +73,17 @@ def predict_blocks(estimator, X, method="predict"):
 
     Returns
     -------
-    result : dask.array.Array
+    result : dask.array.Array or list of dask.array.Array
         Lazy, with the row chunks of ``X``: shape ``(n_samples,)`` when the
         method returns one value per row (``predict``), else
         ``(n_samples, n_outputs)`` in one column chunk (``n_classes`` for
         ``predict_proba``, ``embedding_dim`` for an embedder's
         ``transform``). Its dtype and ``meta`` are those of the method's
         output, found by running the method on one row of zeros.
+        Where the method returns a list of arrays (``predict_proba`` of a
+        multi-label estimator: one ``(n_samples, 2)`` array per label), a
+        list of such lazy arrays, slices of one mapped array: compute them
+        together (``dask.compute(*result)``) so each block runs once.
 
     Raises
     ------
@@ -121,7 +132,8 @@ def predict_blocks(estimator, X, method="predict"):
     check_is_fitted(estimator)
     if X.numblocks[1] != 1:
         X = X.rechunk({1: -1})
-    probe = _apply(np.zeros((1, X.shape[1]), dtype=X.dtype), estimator, method)
+    raw = getattr(estimator, method)(np.zeros((1, X.shape[1]), dtype=X.dtype))
+    probe = _as_rows(raw, 1)
     meta = probe[:0]
     import dask
 
@@ -132,8 +144,17 @@ def predict_blocks(estimator, X, method="predict"):
         return X.map_blocks(_apply, model, method, drop_axis=1, dtype=probe.dtype,
                             meta=meta, chunks=(X.chunks[0],))
     if probe.ndim == 2:
-        return X.map_blocks(_apply, model, method, dtype=probe.dtype, meta=meta,
-                            chunks=(X.chunks[0], (probe.shape[1],)))
+        out = X.map_blocks(_apply, model, method, dtype=probe.dtype, meta=meta,
+                           chunks=(X.chunks[0], (probe.shape[1],)))
+        if not isinstance(raw, (list, tuple)):
+            return out
+        parts, start = [], 0  # the per-output arrays back, as column slices
+        for part in map(np.asarray, raw):  # the probe: one row each
+            width = part.size
+            parts.append(out[:, start] if part.ndim == 1
+                         else out[:, start:start + width])
+            start += width
+        return parts
     raise ValueError(  # pragma: no cover - no estimator here returns 3-D rows
         f"{type(estimator).__name__}.{method} returned a {probe.ndim}-D array; "
         "only 1-D and 2-D outputs can be mapped over blocks of rows."

@@ -1,13 +1,18 @@
 """Out-of-core inference (``sklearn_clmle.dask``) and searches on a Dask cluster.
 
 One module-scoped ``LocalCluster`` (2 worker processes x 1 thread, on
-127.0.0.1, no dashboard) serves every test; every wait has a timeout.
+127.0.0.1, no dashboard) serves every test; every wait has a timeout, and
+every test (and the cluster's start and stop) runs under a SIGALRM deadline,
+so nothing here can hang.
 """
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -22,7 +27,7 @@ try:  # joblib < 1.5 vendors cloudpickle; newer versions depend on it
     from joblib.externals import cloudpickle
 except ImportError:  # pragma: no cover
     import cloudpickle
-from sklearn.datasets import make_classification  # noqa: E402
+from sklearn.datasets import make_classification, make_multilabel_classification  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 
@@ -33,25 +38,64 @@ from sklearn_clmle.dask import predict_blocks  # noqa: E402
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 TIMEOUT = 120  # seconds, for any single wait on the cluster
+DEADLINE = 300  # seconds, for a whole test
 WORKER_MEMORY = 1 << 30  # 1 GiB per worker
-BIG_COLUMNS = 256
-BIG_CHUNK_ROWS = 20_000  # 20 MiB float32 blocks
+BIG_COLUMNS = 1024  # wide rows: fewer rows per byte, so less predict work
+BIG_CHUNK_ROWS = 5_000  # 20 MiB float32 blocks
+
+
+@contextlib.contextmanager
+def _deadline(seconds):
+    """Raise ``TimeoutError`` in the main thread after ``seconds`` (SIGALRM).
+
+    A catch-all beside the per-call timeouts: a wait that has none of its
+    own (``client.run``, a joblib search on the cluster) fails instead of
+    hanging. Nested deadlines re-arm the outer one on exit. A no-op where
+    SIGALRM is missing or off the main thread.
+    """
+    if (not hasattr(signal, "SIGALRM")
+            or threading.current_thread() is not threading.main_thread()):
+        yield
+        return
+
+    def fail(signum, frame):
+        raise TimeoutError(f"ran past its {seconds} s deadline")
+
+    previous = signal.signal(signal.SIGALRM, fail)
+    outer = signal.alarm(seconds)  # seconds left on an enclosing deadline
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer:
+            signal.alarm(max(1, outer - int(time.monotonic() - start)))
+
+
+@pytest.fixture(autouse=True)
+def _test_deadline():
+    with _deadline(DEADLINE):
+        yield
 
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, memory_limit=WORKER_MEMORY,
-        silence_logs=40,  # logging.ERROR
-    )
-    dask_client = distributed.Client(cluster, timeout=TIMEOUT)
+    with _deadline(TIMEOUT):
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address=None, memory_limit=WORKER_MEMORY,
+            silence_logs=40,  # logging.ERROR
+        )
+        dask_client = distributed.Client(cluster, timeout=TIMEOUT)
     try:
-        dask_client.wait_for_workers(2, timeout=TIMEOUT)
+        with _deadline(TIMEOUT):
+            dask_client.wait_for_workers(2, timeout=TIMEOUT)
         yield dask_client
     finally:
-        dask_client.close(timeout=TIMEOUT)
-        cluster.close(timeout=TIMEOUT)
+        with _deadline(TIMEOUT):
+            dask_client.close(timeout=TIMEOUT)
+            cluster.close(timeout=TIMEOUT)
 
 
 @pytest.fixture(scope="module")
@@ -105,24 +149,45 @@ def test_blocks_equal_numpy_with_right_shape_chunks_and_meta(client, data, fitte
     assert isinstance(lazy._meta, np.ndarray) and lazy._meta.ndim == expected.ndim
     got = _compute(client, lazy)
     assert got.shape == expected.shape and got.dtype == expected.dtype
+    # Labels must be equal. Floats are bit-equal here too (one thread, the
+    # same torch and BLAS kernels block by block), but a BLAS may block a
+    # 64-row product differently from a 200-row one, so compare to 1e-6.
     if method == "predict":
         np.testing.assert_array_equal(got, expected)
     else:
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
 
 
-def test_string_labels_column_chunks_and_unknown_row_chunks(data):
+def test_string_labels_column_chunks_and_unknown_row_chunks(client, data):
     X, y = data
     labels = np.array(["rare", "mid", "common"])[y]
     pipe = make_pipeline(embedder(), knc()).fit(X, labels)
     dX = da.from_array(X, chunks=(50, 3))  # columns split: joined first
     pred = predict_blocks(pipe, dX, method="predict")
     assert pred.dtype == pipe.predict(X[:1]).dtype and pred.chunks == ((50,) * 4,)
-    np.testing.assert_array_equal(pred.compute(scheduler="sync"), pipe.predict(X))
+    np.testing.assert_array_equal(_compute(client, pred), pipe.predict(X))
     unknown = dX[da.from_array(np.ones(200, bool), chunks=50)]  # nan row chunks
     assert np.isnan(unknown.shape[0])
-    got = predict_blocks(pipe, unknown, method="predict_proba").compute(scheduler="sync")
+    got = _compute(client, predict_blocks(pipe, unknown, method="predict_proba"))
     np.testing.assert_allclose(got, pipe.predict_proba(X), atol=1e-6)
+
+
+def test_multilabel_predict_proba_is_a_list_like_the_estimators(client):
+    X, Y = make_multilabel_classification(120, n_features=6, n_classes=3,
+                                          random_state=0)
+    X = X.astype(np.float32)
+    dX = da.from_array(X, chunks=(50, -1))
+    for est in (cross_entropy().fit(X, Y), knc().fit(X, Y)):
+        expected = est.predict_proba(X)  # a list: one (n, 2) array per label
+        lazy = predict_blocks(est, dX, method="predict_proba")
+        assert isinstance(lazy, list) and len(lazy) == len(expected) == 3
+        got = [f.result(timeout=TIMEOUT) for f in client.compute(lazy)]
+        for part, value, want in zip(lazy, got, expected):
+            assert part.shape == want.shape and part.chunks == ((50, 50, 20), (2,))
+            assert part.dtype == value.dtype == want.dtype
+            np.testing.assert_allclose(value, want, rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(_compute(client, predict_blocks(est, dX)),
+                                      est.predict(X))  # (n, n_labels) indicators
 
 
 def test_bad_input_names_the_parameter(data, fitted):
@@ -143,9 +208,14 @@ def test_bad_input_names_the_parameter(data, fitted):
 
 
 def _block(block_id, n_rows, seed=0):
-    """A lazily generated block of the big array (same numbers everywhere)."""
+    """A lazily generated block of the big array (same numbers everywhere).
+
+    Random rows repeated 20 times: the block is fully allocated (what the
+    memory test needs) at a fraction of the cost of drawing every number.
+    """
     rng = np.random.default_rng([seed, block_id[0]])
-    return rng.random((n_rows, BIG_COLUMNS), dtype=np.float32)
+    return np.tile(rng.random((-(-n_rows // 20), BIG_COLUMNS), dtype=np.float32),
+                   (20, 1))[:n_rows]
 
 
 def _big_array(n_blocks):
@@ -204,19 +274,25 @@ def test_grid_search_through_joblib_dask_backend_matches_sequential(client, data
     sequential = _search(X, y).set_params(n_jobs=None).fit(X, y)
     distributed_search = _search(X, y)
 
-    def fit():
-        with joblib.parallel_backend("dask", wait_for_workers_timeout=TIMEOUT):
-            return distributed_search.fit(X, y)
-
-    with distributed.get_task_stream(client) as stream, ThreadPoolExecutor(1) as pool:
-        pool.submit(fit).result(timeout=TIMEOUT)
+    with (distributed.get_task_stream(client) as stream, _deadline(TIMEOUT),
+          joblib.parallel_backend("dask", wait_for_workers_timeout=TIMEOUT)):
+        distributed_search.fit(X, y)
     assert distributed_search.best_params_ == sequential.best_params_
     np.testing.assert_allclose(distributed_search.cv_results_["mean_test_score"],
                                sequential.cv_results_["mean_test_score"])
-    # the 8 fits ran on the workers, each capped to one thread (n_threads=1,
-    # and dask's nanny sets OMP_NUM_THREADS=1 in every worker process)
-    assert len({task["worker"] for task in stream.data}) >= 1 and len(stream.data) >= 1
+    # the fits ran on the cluster's workers, each capped to one thread
+    # (n_threads=1, and dask's nanny sets OMP_NUM_THREADS=1 in every worker
+    # process, so torch's own default there is one thread too)
+    ran_on = {task["worker"] for task in stream.data}
+    assert ran_on and ran_on <= set(client.scheduler_info()["workers"])
     assert set(client.run(lambda: os.environ.get("OMP_NUM_THREADS")).values()) == {"1"}
+    assert set(client.run(_torch_threads).values()) == {1}
+
+
+def _torch_threads():
+    import torch
+
+    return torch.get_num_threads()
 
 
 def test_core_import_does_not_import_dask():
