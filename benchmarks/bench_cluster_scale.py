@@ -55,7 +55,40 @@ def long_tailed_blobs(n, seed=0):
     return X, y
 
 
-def measure(n, warmup_epochs, max_epochs, label, device=None, **params):
+def load_clustering(path):
+    """The ``_clustering`` module of another checkout, loaded from its file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("old_clustering", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def side_by_side(Z, y, cluster_size, old):
+    """Cold and warm ``ClassClusters`` of the old and this code on one embedding.
+
+    Alternated in one process (old, new, old, new), so that both see the
+    same machine load; the faster of the two runs of each is kept.
+    """
+    from sklearn_clmle import _clustering as new
+
+    times = {}
+    for _ in range(2):
+        for name, mod in (("old", old), ("new", new)):
+            t0 = time.perf_counter()
+            cold = mod.ClassClusters(Z, y, cluster_size, n_classes=C, random_state=0)
+            t1 = time.perf_counter()
+            warm = mod.ClassClusters(Z, y, cluster_size, n_classes=C, previous=cold,
+                                     random_state=0)
+            t2 = time.perf_counter()
+            obj = float(np.einsum("nd,nd->n", Z, warm.centers[warm.labels]).mean())
+            best = times.get(name, (np.inf, np.inf, obj))
+            times[name] = (min(best[0], t1 - t0), min(best[1], t2 - t1), obj)
+    return times
+
+
+def measure(n, warmup_epochs, max_epochs, label, device=None, old=None, **params):
     """Fit on ``n`` rows and time its parts; ``params`` go to the estimator."""
     from sklearn_clmle import CLMLEEmbedder
     from sklearn_clmle._clustering import ClassClusters
@@ -93,7 +126,11 @@ def measure(n, warmup_epochs, max_epochs, label, device=None, **params):
     ClassClusters(Z, y, est.cluster_size_, n_classes=C, previous=cold, random_state=0,
                   **where)
     t2 = time.perf_counter()
-    return {
+    row = {}
+    if old is not None:
+        for name, (c, w, o) in side_by_side(Z, y, est.cluster_size_, old).items():
+            row.update({f"{name}_cold": c, f"{name}_warm": w, f"{name}_objective": o})
+    return row | {
         "label": label, "rows": n, "clusters": int(est.cluster_centers_.shape[0]),
         "warmup_epochs": warmup_epochs, "max_epochs": max_epochs, "fit": wall,
         "clustering": cluster, "embedding": embed, "warmup": warm, "train": train,
@@ -135,6 +172,22 @@ def report(rows, path, before_tree):
     lines += ["", "Rows labelled `before` were made by the same script with `PYTHONPATH` "
               f"at a checkout of {before_tree}:", "",
               "`PYTHONPATH=<checkout> python benchmarks/bench_cluster_scale.py --label before`"]
+    paired = [r for r in rows if "old_cold" in r]
+    if paired:
+        lines += ["", "## Clustering alone, old and new code side by side", "",
+                  "`ClassClusters` on the fitted embedding of the `after` run, the "
+                  "code of the checkout above and this code alternated in one process "
+                  "(best of 2 each): cold = from k-means++ seeding, warm = from the "
+                  "cold result's labels; objective after the warm run.", "",
+                  "| rows | old cold | new cold | old warm | new warm | speed-up cold / warm "
+                  "| old objective | new objective |", "|---|---|---|---|---|---|---|---|"]
+        for r in paired:
+            lines.append(
+                f"| {r['rows']:,} | {r['old_cold']:.2f} | {r['new_cold']:.2f} | "
+                f"{r['old_warm']:.2f} | {r['new_warm']:.2f} | "
+                f"{r['old_cold'] / r['new_cold']:.1f}x / {r['old_warm'] / r['new_warm']:.1f}x | "
+                f"{r['old_objective']:.4f} | {r['new_objective']:.4f} |")
+    lines += ["", f"Load average (1 min) when this run started: {os.getloadavg()[0]:.2f}."]
     write_report(lines, path)
 
 
@@ -144,6 +197,8 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--epochs", type=str, nargs="+", default=["30+150", "1+5"],
                         help="warm-up+main epochs per size")
+    parser.add_argument("--old-clustering", default=None,
+                        help="_clustering.py of the code before, timed side by side")
     parser.add_argument("--before-tree", default="3b4ecaf (the landed main before issue 14)")
     parser.add_argument("--json", default="benchmarks/results/cluster_scale.json")
     parser.add_argument("--out", default="benchmarks/results/cluster_scale.md")
@@ -155,7 +210,8 @@ def main():
             rows = [r for r in json.load(fh) if r["label"] != args.label]
     for n, epochs in zip(args.sizes, args.epochs):
         w, m = (int(v) for v in epochs.split("+"))
-        row = measure(n, w, m, args.label)
+        old = None if args.old_clustering is None else load_clustering(args.old_clustering)
+        row = measure(n, w, m, args.label, old=old)
         print(json.dumps(row), flush=True)
         rows.append(row)
         with open(args.json, "w") as fh:
