@@ -292,7 +292,7 @@ class CrossEntropyClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator
             result = run_phase(
                 cross_entropy_phase(
                     "train", module, head, data, term, optimizer, settings, np_rng,
-                    generator, settings.main_steps(data.rows.n),
+                    generator, settings.main_steps(data.rows_per_rank),
                     schedule=settings.lr_schedule, validate=validate,
                     early_stopping=settings.early_stopping,
                 ),

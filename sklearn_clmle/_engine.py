@@ -11,6 +11,11 @@ kept and restored at the end.
 
 The loss of every step stays on the device: one host copy per epoch, so a
 GPU never waits on the host between steps.
+
+Under ``torch.distributed`` (:mod:`sklearn_clmle._distributed`) the epoch's
+loss is the mean over the ranks, and its validation score and seconds, and
+the modules' buffers, are rank 0's: every rank writes the same history and
+makes the same early-stopping decision.
 """
 
 import math
@@ -19,6 +24,7 @@ import time
 import numpy as np
 import torch
 
+from sklearn_clmle._distributed import Ranks
 from sklearn_clmle._progress import EpochProgress, logger
 from sklearn_clmle._schedules import LearningRateSchedule, plateau_patience
 from sklearn_clmle._steps import DIVERGENCE_HINT, check_finite
@@ -103,6 +109,7 @@ def run_phase(phase, optimizer, modules, settings, history, first_epoch=1):
     )
     best_score, best_epoch, best_state, stale = -math.inf, None, None, 0
     step = epochs = 0
+    ranks = Ranks()
     progress = EpochProgress(phase.n_epochs, phase.label, settings.verbose)
     try:
         for epoch in range(phase.n_epochs):
@@ -120,16 +127,19 @@ def run_phase(phase, optimizer, modules, settings, history, first_epoch=1):
                 if norm is not None:
                     norms.append(norm)
                 step += 1
-            mean_loss = float(loss_sum) / n  # the epoch's one host sync
+            mean_loss = float(ranks.mean(loss_sum)) / n  # the epoch's one host sync
             check_finite(mean_loss, phase.label, phase.divergence_hint)
+            ranks.sync_buffers(modules)
             score = phase.validate() if phase.validate is not None else float("nan")
+            # Rank 0's score decides on every rank (the same early stopping).
+            score, seconds = ranks.root_floats(score, time.perf_counter() - t0)
             epochs += 1
             number = first_epoch + epoch
             row = {
                 "phase": phase.name, "epoch": number, "steps": n, "loss": mean_loss,
                 "val_score": score, "learning_rate": lr,
                 "grad_norm": float(torch.stack(norms).max()) if norms else float("nan"),
-                "seconds": time.perf_counter() - t0,
+                "seconds": seconds,
             }
             history.append(row)
             progress.update(row, epoch + 1)
@@ -165,12 +175,16 @@ class BatchOrder:
     """Row indices of uniform mini-batches, a fresh permutation every pass.
 
     Every row is seen once per pass over the data (an epoch), as in
-    skorch or a ``DataLoader(shuffle=True)``.
+    skorch or a ``DataLoader(shuffle=True)``. Under ``torch.distributed``
+    (``ranks``), as with a ``DistributedSampler``: ``rng`` is the same on
+    every rank, a step takes the next ``world x batch_size`` rows of the
+    shared permutation and each rank every ``world``-th of them.
     """
 
-    def __init__(self, n, batch_size, rng):
+    def __init__(self, n, batch_size, rng, ranks=None):
         self.n = n
-        self.batch = min(batch_size, n)
+        self.world, self.rank = (1, 0) if ranks is None else (ranks.world, ranks.rank)
+        self.batch = min(batch_size * self.world, n)
         self.rng = rng
         self.order = np.empty(0, dtype=np.int64)
 
@@ -178,4 +192,4 @@ class BatchOrder:
         if self.order.size < self.batch:
             self.order = np.concatenate([self.order, self.rng.permutation(self.n)])
         idx, self.order = self.order[:self.batch], self.order[self.batch:]
-        return idx
+        return idx if self.world == 1 else idx[self.rank::self.world]

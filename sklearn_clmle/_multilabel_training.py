@@ -30,6 +30,10 @@ epoch gives every label ``ceil(n / (M s))`` batches of its own under the
 first two rules (as a single-label fit of each label would get), and
 ``ceil(n / (M s))`` shared batches under the third. The warm-up is the per-label
 cross-entropy on uniform batches of ``M s`` rows, summed over labels.
+
+Under ``torch.distributed`` it trains one model on every rank as the
+single-label fit does (:mod:`sklearn_clmle._distributed`): every rank draws
+its own batches for the label whose turn it is.
 """
 
 import time
@@ -37,6 +41,7 @@ import time
 import numpy as np
 
 from sklearn_clmle._clustering import ClassClusters
+from sklearn_clmle._distributed import Ranks
 from sklearn_clmle._engine import run_phase
 from sklearn_clmle._multihead import BlockLinear, normalize_blocks
 from sklearn_clmle._rows import network_outputs
@@ -85,6 +90,9 @@ def fit_multilabel_embedding(net, X, Y, device, settings, rng, objectives, *,
     """
     n_labels, dim = net.n_heads, net.embedding_dim
     data = TrainingData(X, Y, settings, device, rng, None, sample_weight)
+    ranks = Ranks()
+    batch_rng = ranks.stream(rng)  # this rank's cluster batches (rng in one process)
+    embed_blocks = ranks.sharded(block_embedding)
     net.to(device)
     history, info = [], {"round_times": []}
     heads = BlockLinear(n_labels, dim, 2).to(device)
@@ -94,7 +102,7 @@ def fit_multilabel_embedding(net, X, Y, device, settings, rng, objectives, *,
     head_input = _head_input(settings.ce_input)
     modules = [net, heads]
     epoch = 1
-    warmup_steps = settings.warmup_total(data.rows.n) if init == "warmup" else 0
+    warmup_steps = settings.warmup_total(data.rows_per_rank) if init == "warmup" else 0
     if warmup_steps > 0:
         opt = settings.make_optimizer(list(net.parameters()) + list(heads.parameters()))
         result = run_phase(
@@ -108,26 +116,27 @@ def fit_multilabel_embedding(net, X, Y, device, settings, rng, objectives, *,
     if settings.ce_weight:
         params += list(heads.parameters())
     optimizer = settings.make_optimizer(params)
+    trained = ranks.trained([net, heads] if settings.ce_weight else [net], device)
     state = {"clusters": [None] * n_labels, "features": None}
     # An epoch: ceil(n / (M s)) joint or shared steps, or n_labels times as
     # many alternating ones.
     steps_per_epoch, total, every = _main_budget(
-        settings, data.rows.n, n_labels if batches == "alternate" else 1
+        settings, data.rows_per_rank, n_labels if batches == "alternate" else 1
     )
 
     def recluster(e):
         if e % every:
             return
         t0 = time.perf_counter()
-        state["features"] = block_embedding(net, data.rows, settings.inference_batch_size)
+        state["features"] = embed_blocks(net, data.rows, settings.inference_batch_size)
         t1 = time.perf_counter()
         for a in range(n_labels):
             block = state["features"][:, a * dim:(a + 1) * dim]
-            state["clusters"][a] = ClassClusters(
+            state["clusters"][a] = ranks.from_root(lambda: ClassClusters(
                 block, data.y[:, a], cluster_size, n_classes=2,
                 previous=state["clusters"][a], random_state=rng, device=device,
-            )
-            objectives[a].start_round(state["clusters"][a], block, data.y[:, a], rng)
+            ))
+            objectives[a].start_round(state["clusters"][a], block, data.y[:, a], batch_rng)
         info["round_times"].append({"embed_time": t1 - t0,
                                     "cluster_time": time.perf_counter() - t1})
 
@@ -154,26 +163,31 @@ def fit_multilabel_embedding(net, X, Y, device, settings, rng, objectives, *,
 
     amp = MixedPrecision(settings.mixed_precision, device)
 
+    def forward_loss(xb, parts):
+        out = net.blocks(net(xb))
+        loss, done = 0.0, []
+        for a, rows, idx_a, batch_a in parts:
+            loss_a, per_row = cluster_batch_loss(
+                objectives[a], out[rows, a], idx_a, batch_a, data, settings, terms[a],
+                lambda z, a=a: heads.block(z, a), head_input, y_cols[a],
+            )
+            loss = loss + loss_a
+            done.append((a, idx_a, per_row))
+        return loss, done
+
     def step():
         idx, parts = draw()
         with amp.autocast():
-            out = net.blocks(net(data.batch(idx, settings.augment, generator)))
-            loss, done = 0.0, []
-            for a, rows, idx_a, batch_a in parts:
-                loss_a, per_row = cluster_batch_loss(
-                    objectives[a], out[rows, a], idx_a, batch_a, data, settings, terms[a],
-                    lambda z, a=a: heads.block(z, a), head_input, y_cols[a],
-                )
-                loss = loss + loss_a
-                done.append((a, idx_a, per_row))
+            loss, done = trained(forward_loss, data.batch(idx, settings.augment, generator),
+                                 parts)
         norm = sgd_step(optimizer, loss, settings.max_grad_norm, amp.scaler)
         for a, idx_a, per_row in done:
             objectives[a].update(idx_a, per_row)
         return loss.detach(), norm
 
     def score_validation():
-        z_tr = block_embedding(net, data.rows, settings.inference_batch_size)
-        z_va = block_embedding(net, data.val, settings.inference_batch_size)
+        z_tr = embed_blocks(net, data.rows, settings.inference_batch_size)
+        z_va = embed_blocks(net, data.val, settings.inference_batch_size)
         scores = []
         for a in range(n_labels):
             cl, cols = state["clusters"][a], slice(a * dim, (a + 1) * dim)
@@ -191,16 +205,16 @@ def fit_multilabel_embedding(net, X, Y, device, settings, rng, objectives, *,
     )
     info.update(best_epoch=result.best_epoch, n_epochs=result.epochs, n_steps=result.steps)
     t0 = time.perf_counter()
-    final = block_embedding(net, data.all_rows, settings.inference_batch_size)
+    final = embed_blocks(net, data.all_rows, settings.inference_batch_size)
     info["final_embed_time"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     same_rows = data.rows is data.all_rows
-    clusters = [
+    clusters = ranks.from_root(lambda: [
         ClassClusters(final[:, a * dim:(a + 1) * dim], Y[:, a], cluster_size, n_classes=2,
                       previous=state["clusters"][a] if same_rows else None,
                       random_state=rng, device=device)
         for a in range(n_labels)
-    ]
+    ])
     info["final_cluster_time"] = time.perf_counter() - t0
     info["final_spread"] = [_spread(final[:, a * dim:(a + 1) * dim])
                             for a in range(n_labels)]

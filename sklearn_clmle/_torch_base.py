@@ -20,6 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_consistent_length
 
+from sklearn_clmle._distributed import Ranks, is_root, same_data_on_every_rank
 from sklearn_clmle._precision import check_mixed_precision
 from sklearn_clmle._progress import ensure_log_handler, log_level
 from sklearn_clmle._runtime import seed_from, seeded_torch, torch_threads
@@ -69,15 +70,17 @@ class TorchEstimatorMixin(VersionStampMixin):
         ``sample_weight`` comes back as float32 of shape (n_samples,), or None.
         """
         owner = type(self).__name__
-        check_single_label(y, owner)
-        X, y = validate_numeric(
-            self, X, y, accept_sparse="csr", dtype=[np.float32, np.float64],
-        )
-        check_class_targets(y, owner)
-        encoder = LabelEncoder().fit(y)
-        y_enc = encoder.transform(y)
-        counts = np.bincount(y_enc, minlength=encoder.classes_.size)
-        sample_weight = check_sample_weight(sample_weight, X)
+        with same_data_on_every_rank(self) as agree:  # under torch.distributed
+            check_single_label(y, owner)
+            X, y = validate_numeric(
+                self, X, y, accept_sparse="csr", dtype=[np.float32, np.float64],
+            )
+            check_class_targets(y, owner)
+            encoder = LabelEncoder().fit(y)
+            y_enc = encoder.transform(y)
+            counts = np.bincount(y_enc, minlength=encoder.classes_.size)
+            sample_weight = check_sample_weight(sample_weight, X)
+            agree(X, y_enc, encoder.classes_, counts, sample_weight)
         return X, y_enc, encoder.classes_, counts, sample_weight
 
     def _validate_multilabel_data(self, X, Y, sample_weight=None):
@@ -86,33 +89,41 @@ class TorchEstimatorMixin(VersionStampMixin):
         ``counts`` has shape (n_labels, 2): the negative and positive rows of
         every label.
         """
-        Y, names = check_multilabel_target(Y, type(self).__name__)
-        X = validate_numeric(self, X, accept_sparse="csr", dtype=[np.float32, np.float64])
-        check_consistent_length(X, Y)
-        counts = np.stack([np.bincount(col, minlength=2) for col in Y.T])
-        sample_weight = check_sample_weight(sample_weight, X)
+        with same_data_on_every_rank(self) as agree:  # under torch.distributed
+            Y, names = check_multilabel_target(Y, type(self).__name__)
+            X = validate_numeric(self, X, accept_sparse="csr",
+                                 dtype=[np.float32, np.float64])
+            check_consistent_length(X, Y)
+            counts = np.stack([np.bincount(col, minlength=2) for col in Y.T])
+            sample_weight = check_sample_weight(sample_weight, X)
+            agree(X, Y, names, counts, sample_weight)
         return X, Y, names, counts, sample_weight
 
     def _numpy_rng(self):
+        """The fit's shared numpy stream; under torch.distributed, rank 0's."""
         rng = check_random_state(self.random_state)
-        return np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+        seed = rng.randint(np.iinfo(np.int32).max)
+        return np.random.default_rng(Ranks().from_root(lambda: seed))
 
     @contextlib.contextmanager
     def _torch_session(self, np_rng, device):
         """Thread limit and local torch seed for a fit on ``device``.
 
-        Checks first that ``mixed_precision`` can run on ``device``.
+        Checks first that ``mixed_precision`` can run on ``device``. Under
+        torch.distributed every rank seeds torch from its own stream (its
+        dropout); DDP gives every rank rank 0's initial weights.
         """
         check_mixed_precision(self.mixed_precision, device)
         with torch_threads(self.n_threads), seeded_torch(
-            seed_from(np_rng), device, self.deterministic
+            Ranks().seed(seed_from(np_rng)), device, self.deterministic
         ):
             yield
 
     @staticmethod
     def _batch_generator(np_rng, device):
-        """The seeded ``torch.Generator`` on ``device`` that ``augment`` draws from."""
-        return torch.Generator(device=device).manual_seed(seed_from(np_rng))
+        """The seeded ``torch.Generator`` on ``device`` that ``augment`` draws from
+        (under torch.distributed, one stream per rank)."""
+        return torch.Generator(device=device).manual_seed(Ranks().seed(seed_from(np_rng)))
 
     def _build_backbone(self, n_features_in):
         return build_backbone(
@@ -143,16 +154,17 @@ class TorchEstimatorMixin(VersionStampMixin):
             "n_iter_no_change": int(self.n_iter_no_change),
             "tol": float(self.tol),
             "inference_batch_size": int(self.inference_batch_size),
-            "verbose": int(self.verbose),
+            "verbose": int(self.verbose) if is_root() else 0,  # rank 0 logs
             "mixed_precision": self.mixed_precision,
         })
 
     @contextlib.contextmanager
     def _logging(self):
         """The package logger at INFO (with a handler) when ``verbose``."""
-        if self.verbose:
+        verbose = self.verbose and is_root()  # under torch.distributed, rank 0 logs
+        if verbose:
             ensure_log_handler()
-        with log_level(logging.INFO if self.verbose else None):
+        with log_level(logging.INFO if verbose else None):
             yield
 
     def _rebuild_modules(self):

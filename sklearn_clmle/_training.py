@@ -12,6 +12,11 @@ Kept apart from the estimators so the procedure reads in one sitting:
    the validation part is scored by the nearest-cluster rule after every
    epoch, and the best epoch's weights are restored;
 4. a last embedding of all rows and clustering give the fitted clusters.
+
+Under ``torch.distributed`` the same code trains one model on every rank
+(:mod:`sklearn_clmle._distributed`): the steps run through DDP, each rank
+embeds its share of the rows, rank 0 clusters and sends the clusters, and
+each rank draws its own batches from them.
 """
 
 import math
@@ -24,6 +29,7 @@ from sklearn.utils import _safe_indexing
 from torch.nn import functional as F
 
 from sklearn_clmle._clustering import ClassClusters, _normalize_inplace
+from sklearn_clmle._distributed import Ranks
 from sklearn_clmle._engine import BatchOrder, Phase, run_phase
 from sklearn_clmle._holdout import train_validation_split
 from sklearn_clmle._loss import row_weights, weighted_mean
@@ -39,7 +45,9 @@ class TrainingData:
 
     ``early_stopping`` holds out ``validation_fraction`` of every class
     (:func:`~sklearn_clmle._holdout.train_validation_split`); otherwise all
-    rows train and there is no validation part.
+    rows train and there is no validation part. ``rows_per_rank`` is what
+    the epoch budgets count: the training rows, or under torch.distributed
+    one rank's share of them (an epoch is one pass by all ranks together).
     """
 
     def __init__(self, X, y, settings, device, rng, classes, sample_weight=None):
@@ -55,6 +63,7 @@ class TrainingData:
         # The training rows as given (a subset copy only with a validation part).
         self.X = X if train.size == y.shape[0] else _safe_indexing(X, train)
         self.rows = self.all_rows if self.X is X else Rows(self.X, device)
+        self.rows_per_rank = Ranks().share(self.rows.n)
         self.y = y[train]
         self.y_t = torch.as_tensor(self.y, device=device)
         self.counts = (np.bincount(self.y, minlength=classes.size) if y.ndim == 1
@@ -125,19 +134,24 @@ def cross_entropy_phase(name, module, head, data, term, optimizer, settings, rng
     ``head_input`` maps the backbone's output to what ``head`` reads (default:
     the output itself).
     """
-    order = BatchOrder(data.rows.n, settings.batch_size, rng)
+    ranks = Ranks()
+    order = BatchOrder(data.rows.n, settings.batch_size, rng, ranks)
     head_input = head_input or (lambda out: out)
     amp = MixedPrecision(settings.mixed_precision, data.rows.device)
+    trained = ranks.trained([module, head], data.rows.device)
+
+    def forward_loss(xb, idx_t):
+        logits = head(head_input(module(xb)))
+        return term(logits, data.y_t[idx_t], data.weights(idx_t))
 
     def step():
         idx = order.next()
         idx_t = to_device(idx, data.rows.device)
         with amp.autocast():
-            logits = head(head_input(module(data.batch(idx, settings.augment, generator))))
-            loss = term(logits, data.y_t[idx_t], data.weights(idx_t))
+            loss = trained(forward_loss, data.batch(idx, settings.augment, generator), idx_t)
         return loss.detach(), sgd_step(optimizer, loss, settings.max_grad_norm, amp.scaler)
 
-    return Phase(name, step, total_steps, settings.steps_per_epoch(data.rows.n),
+    return Phase(name, step, total_steps, settings.steps_per_epoch(data.rows_per_rank),
                  schedule=schedule, validate=validate, early_stopping=early_stopping,
                  label=label)
 
@@ -158,6 +172,9 @@ def fit_embedding(module, X, y, classes, device, settings, rng, objective, *,
     """
     n_classes = classes.size
     data = TrainingData(X, y, settings, device, rng, classes, sample_weight)
+    ranks = Ranks()
+    batch_rng = ranks.stream(rng)  # this rank's cluster batches (rng in one process)
+    embed_rows = ranks.sharded(embed)
     module.to(device)
     history, info = [], {"round_times": []}
     head = torch.nn.Linear(_out_width(module, data), n_classes).to(device)
@@ -165,7 +182,7 @@ def fit_embedding(module, X, y, classes, device, settings, rng, objective, *,
     head_input = _head_input(settings.ce_input)
     modules = [module, head]
     epoch = 1
-    warmup_steps = settings.warmup_total(data.rows.n) if init == "warmup" else 0
+    warmup_steps = settings.warmup_total(data.rows_per_rank) if init == "warmup" else 0
     if warmup_steps > 0:
         opt = settings.make_optimizer(list(module.parameters()) + list(head.parameters()))
         result = run_phase(
@@ -175,48 +192,53 @@ def fit_embedding(module, X, y, classes, device, settings, rng, objective, *,
             opt, modules, settings, history,
         )
         epoch += result.epochs
-        features = embed(module, data.rows, settings.inference_batch_size)
+        features = embed_rows(module, data.rows, settings.inference_batch_size)
     else:
         features = _input_features(data.X)
     params = list(module.parameters())
     if settings.ce_weight:
         params += list(head.parameters())
     optimizer = settings.make_optimizer(params)
+    trained = ranks.trained([module, head] if settings.ce_weight else [module], device)
     state = {"clusters": None, "features": features, "first": True}
-    steps_per_epoch, total, every = _main_budget(settings, data.rows.n)
+    steps_per_epoch, total, every = _main_budget(settings, data.rows_per_rank)
 
     def recluster(e):
         if e % every:
             return
         t0 = time.perf_counter()
         if not state["first"]:  # the previous round's embedding is refilled
-            state["features"] = embed(module, data.rows, settings.inference_batch_size,
-                                      out=state["features"])
+            state["features"] = embed_rows(module, data.rows, settings.inference_batch_size,
+                                           out=state["features"])
         state["first"] = False
         t1 = time.perf_counter()
-        state["clusters"] = ClassClusters(
+        state["clusters"] = ranks.from_root(lambda: ClassClusters(
             state["features"], data.y, cluster_size, n_classes=n_classes,
             previous=state["clusters"], random_state=rng, device=device,
-        )
-        objective.start_round(state["clusters"], state["features"], data.y, rng)
+        ))
+        objective.start_round(state["clusters"], state["features"], data.y, batch_rng)
         info["round_times"].append({"embed_time": t1 - t0,
                                     "cluster_time": time.perf_counter() - t1})
 
     amp = MixedPrecision(settings.mixed_precision, device)
 
+    def forward_loss(xb, idx, batch):
+        out = module(xb)
+        return cluster_batch_loss(objective, out, idx, batch, data, settings, term, head,
+                                  head_input, data.y_t)
+
     def step():
         idx, batch = objective.sample()
         with amp.autocast():
-            out = module(data.batch(idx, settings.augment, generator))
-            loss, per_row = cluster_batch_loss(objective, out, idx, batch, data, settings,
-                                               term, head, head_input, data.y_t)
+            loss, per_row = trained(forward_loss, data.batch(idx, settings.augment, generator),
+                                    idx, batch)
         norm = sgd_step(optimizer, loss, settings.max_grad_norm, amp.scaler)
         objective.update(idx, per_row)
         return loss.detach(), norm
 
     def score_validation():
-        z_tr = embed(module, data.rows, settings.inference_batch_size)
-        z_va = embed(module, data.val, settings.inference_batch_size)
+        z_tr = embed_rows(module, data.rows, settings.inference_batch_size)
+        z_va = embed_rows(module, data.val, settings.inference_batch_size)
         cl = state["clusters"]
         return nearest_cluster_score(z_tr, cl.labels, cl.cluster_class, z_va,
                                      data.y_val, data.counts, objective.rule)
@@ -230,13 +252,15 @@ def fit_embedding(module, X, y, classes, device, settings, rng, objective, *,
     )
     info.update(best_epoch=result.best_epoch, n_epochs=result.epochs, n_steps=result.steps)
     t0 = time.perf_counter()
-    final = embed(module, data.all_rows, settings.inference_batch_size)
+    final = embed_rows(module, data.all_rows, settings.inference_batch_size)
     info["final_embed_time"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     # All rows, validation part included: every training sample gets a cluster.
     previous = state["clusters"] if data.rows is data.all_rows else None
-    clusters = ClassClusters(final, y, cluster_size, n_classes=n_classes,
-                             previous=previous, random_state=rng, device=device)
+    clusters = ranks.from_root(lambda: ClassClusters(
+        final, y, cluster_size, n_classes=n_classes, previous=previous,
+        random_state=rng, device=device,
+    ))
     info["final_cluster_time"] = time.perf_counter() - t0
     info["final_spread"] = _spread(final)
     return clusters, history, info
