@@ -187,14 +187,17 @@ def report(rows, path, before_tree):
                 f"{r['old_warm']:.2f} | {r['new_warm']:.2f} | "
                 f"{r['old_cold'] / r['new_cold']:.1f}x / {r['old_warm'] / r['new_warm']:.1f}x | "
                 f"{r['old_objective']:.4f} | {r['new_objective']:.4f} |")
-    lines += ["", f"Load average (1 min) when this run started: {os.getloadavg()[0]:.2f}."]
+    lines += ["", "The runs shared the 2 cores with other jobs (a load average of 2 to 9): "
+              "absolute times, and fit times between runs, are noisy; the side-by-side "
+              "table is measured under one load."]
     write_report(lines, path)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", default="after")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000],
+                        help="no sizes: only rewrite the report from the JSON")
     parser.add_argument("--epochs", type=str, nargs="+", default=["30+150", "1+5"],
                         help="warm-up+main epochs per size")
     parser.add_argument("--old-clustering", default=None,
@@ -207,7 +210,7 @@ def main():
     rows = []
     if os.path.exists(args.json):
         with open(args.json) as fh:
-            rows = [r for r in json.load(fh) if r["label"] != args.label]
+            rows = [r for r in json.load(fh) if r["label"] != args.label or not args.sizes]
     for n, epochs in zip(args.sizes, args.epochs):
         w, m = (int(v) for v in epochs.split("+"))
         old = None if args.old_clustering is None else load_clustering(args.old_clustering)
