@@ -1,6 +1,10 @@
 """KNearestClusterClassifier: the k-nearest-cluster rule of CLMLE (Eq. 10)."""
 
+import functools
+import threading
 import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 from typing import NamedTuple
 
@@ -10,6 +14,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
+from threadpoolctl import ThreadpoolController
 
 from sklearn_clmle._clustering import (
     ClassClusters,
@@ -90,8 +95,10 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
         ``benchmarks/results/knc_prior.md``) and 0 for ``"lmle"``. Balanced
         training data get no change.
     algorithm : {"auto", "brute", "kd_tree", "nndescent"}, default="auto"
-        Centroid search: one matrix product per chunk of queries plus a
-        partial sort (``"brute"``, exact), scikit-learn's KD-tree on the
+        Centroid search: one matrix product per block of queries, then the
+        centroids that reach a per-query threshold from group maxima,
+        re-scored exactly (``"brute"``, exact; run on as many threads as BLAS
+        may use, see ``chunk_size``), scikit-learn's KD-tree on the
         centroids (exact), or pynndescent (approximate, imported only when
         used). ``"auto"`` is brute force up to 200,000 centroids (exact,
         and faster than NN-descent's build plus query at every size measured
@@ -102,8 +109,11 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
         one block at a time: beyond their output they hold one block's
         normalised queries, its ``chunk_size * n_centroids`` similarities
         (brute search) and its ``chunk_size * n_classes`` scores, so memory
-        does not grow with the number of queries. Results do not depend on
-        it.
+        does not grow with the number of queries. Brute search runs blocks
+        of ``chunk_size / (threads + 1)`` queries on as many threads as BLAS
+        may use (``threadpoolctl.threadpool_limits`` caps them) and caps BLAS
+        at one thread meanwhile. Results depend neither on the block size nor
+        on the number of threads.
     multilabel_features : {"auto", "blocks", "shared"}, default="auto"
         With a multi-label indicator ``y`` of A columns the rule runs per
         label on its own features: ``"blocks"`` splits the columns of ``X``
@@ -385,7 +395,7 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
                 )
             distances = np.empty((X.shape[0], k))
             indices = np.empty((X.shape[0], k), dtype=np.int64)
-            for rows, sim, idx in self._search(X, k, part):
+            for rows, (sim, idx) in self._map_blocks(X, k, part, lambda sim, idx: (sim, idx)):
                 distances[rows] = np.sqrt(np.clip(2.0 - 2.0 * sim, 0.0, None))
                 indices[rows] = idx
             found.append((distances, indices))
@@ -472,17 +482,49 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
             for a in range(self.n_outputs_)
         ]
 
-    def _search(self, X, k, part):
-        """``(rows, sim, idx)`` for each block of ``chunk_size`` queries.
+    def _map_blocks(self, X, k, part, fn):
+        """``(rows, fn(sim, idx))`` for consecutive blocks of queries, in order.
 
         Each block is normalised and searched on its own (on the part's
-        columns), so nothing of the size of ``X`` is made here.
+        columns) and handed to ``fn``, so nothing of the size of ``X`` is
+        made here. Brute-force blocks run on as many threads as BLAS may use
+        (``threadpoolctl`` limits apply), each with BLAS capped at one thread
+        and its own scratch buffers, with one block more than threads in
+        flight; the results do not depend on the number of threads.
         """
+        n_queries = X.shape[0]
+        plan = part.index.plan(k)  # build the search structure before any thread
+        n_threads = 1 if plan is None else _blas_threads()
         step = part.index.chunk_size
-        for start in range(0, X.shape[0], step):
-            rows = slice(start, min(start + step, X.shape[0]))
-            sim, idx = part.index.query(normalize_rows(X[rows, part.columns]), k)
-            yield rows, sim, idx
+        if n_threads > 1:  # the blocks in flight hold no more than one chunk
+            step = max(1, step // (n_threads + 1))
+        if plan is not None:
+            step = min(step, plan.block)
+        blocks = [slice(start, min(start + step, n_queries))
+                  for start in range(0, n_queries, step)]
+        n_threads = min(n_threads, len(blocks))
+        local = threading.local()
+
+        def run(rows):
+            work = local.__dict__.setdefault("work", {})
+            sim, idx = part.index.query(normalize_rows(X[rows, part.columns]), k, work)
+            return rows, fn(sim, idx)
+
+        # Only one call at a time changes the BLAS limit (and restores it).
+        if n_threads <= 1 or not _PARALLEL_SEARCH.acquire(blocking=False):
+            yield from map(run, blocks)
+            return
+        try:
+            with _blas_limit(1), ThreadPoolExecutor(n_threads) as pool:
+                pending = deque()
+                for rows in blocks:
+                    pending.append(pool.submit(run, rows))
+                    if len(pending) > n_threads:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+        finally:
+            _PARALLEL_SEARCH.release()
 
     def _per_block(self, X, fn):
         """Per problem, ``fn(scores, nearest, class_counts)`` of each block of
@@ -494,14 +536,16 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
         X = self._queries(X)
         outputs = []
         for part in self._parts():
-            out = None
-            for rows, sim, idx in self._search(X, part.n_neighbors, part):
+            def score(sim, idx, part=part):
                 scores, nearest = class_scores(
                     sim, part.cluster_class[idx], part.counts.size, self.rule, self.scale
                 )
                 if self.prior_adjustment_:
                     scores = np.where(np.isfinite(nearest), scores + part.offset, scores)
-                block = fn(scores, nearest, part.counts)
+                return fn(scores, nearest, part.counts)
+
+            out = None
+            for rows, block in self._map_blocks(X, part.n_neighbors, part, score):
                 if out is None:
                     out = np.empty((X.shape[0],) + block.shape[1:], dtype=block.dtype)
                 out[rows] = block
@@ -514,6 +558,25 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
         tags.classifier_tags.multi_label = True
         tags.target_tags.multi_output = True
         return tags
+
+
+_PARALLEL_SEARCH = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """The BLAS libraries loaded (threadpoolctl; inspecting them is slow)."""
+    return ThreadpoolController().select(user_api="blas")
+
+
+def _blas_threads():
+    """Threads BLAS may use now (1 when no BLAS library is found)."""
+    return max([lib["num_threads"] for lib in _blas_controller().info()] + [1])
+
+
+def _blas_limit(n_threads):
+    """Context capping the BLAS threads."""
+    return _blas_controller().limit(limits=n_threads)
 
 
 class _Part(NamedTuple):

@@ -28,49 +28,53 @@ def absent_score(rule, scale, n_neighbors):
     return -2.0 * scale - np.log(n_neighbors) - 1.0
 
 
-def _segments(sim, cls, n_classes):
-    """Group each row's neighbours by class.
+def _max_of_others(values):
+    """For every class (axis 0), the maximum of the *other* classes (exact).
 
-    Returns the flat segment layout: ``seg_row``/``seg_cls`` per segment,
-    ``starts`` into the flat (row, class)-sorted arrays, and the flat arrays.
+    Arrays here are (n_classes, n_queries): reductions over the classes then
+    run along contiguous rows of queries, which is many times faster than
+    over a short last axis.
     """
-    n, k = sim.shape
-    order = np.argsort(cls, axis=1, kind="stable")
-    cls_s = np.take_along_axis(cls, order, axis=1)
-    sim_s = np.take_along_axis(sim, order, axis=1)
-    key = (np.arange(n)[:, None] * n_classes + cls_s).ravel()
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    seg_key = key[starts]
-    return seg_key // n_classes, seg_key % n_classes, starts, sim_s.ravel()
+    top = values.max(axis=0)
+    is_top = values == top
+    second = np.where(is_top, -np.inf, values).max(axis=0)
+    unique_top = is_top & (is_top.sum(axis=0) == 1)
+    return np.where(unique_top, second, top), top, second, is_top, unique_top
 
 
-def _pad(values, seg_row, n, fill):
-    """Put per-segment values in an (n, max segments per row) array."""
-    counts = np.bincount(seg_row, minlength=n)
-    width = max(1, counts.max(initial=1))
-    first = np.r_[0, np.cumsum(counts)[:-1]]
-    col = np.arange(seg_row.size) - first[seg_row]
-    out = np.full((n, width), fill, dtype=np.float64)
-    out[seg_row, col] = values
-    return out, col
+def _lse_of_others(lse):
+    """For every class (axis 0), the log-sum-exp of the *other* classes' ``lse``.
 
-
-def _exclusive(padded, op, identity):
-    """For each column, ``op`` over all *other* columns of the row."""
-    n = padded.shape[0]
-    ident = np.full((n, 1), identity)
-    prefix = op.accumulate(np.hstack([ident, padded[:, :-1]]), axis=1)
-    suffix = op.accumulate(np.hstack([ident, padded[:, :0:-1]]), axis=1)[:, ::-1]
-    return op(prefix, suffix)
+    ``lse`` holds ``-inf`` for absent classes; the result is ``-inf`` where no
+    other class is present. Each class's sum is shifted by the largest of the
+    others, so nothing overflows or underflows whatever the scale: a class
+    below the maximum sums ``exp(lse - max)`` over all classes (at least 1)
+    less its own term, which loses no precision because what remains holds
+    the maximum's ``exp(0) = 1``; a unique maximum sums the others directly,
+    shifted by the second largest. Classes with equal ``lse`` get bit-equal
+    results (no dependence on label order), so exact ties stay exact.
+    """
+    _, top, second, is_top, unique_top = _max_of_others(lse)
+    with np.errstate(divide="ignore"):
+        e = np.exp(lse - top)
+        rest = e.sum(axis=0) - e
+        below = np.where(is_top, -np.inf, lse) - np.where(second > -np.inf, second, 0.0)
+        rest_top = np.exp(below).sum(axis=0)
+        return np.where(unique_top, second + np.log(rest_top), top + np.log(rest))
 
 
 def class_scores(sim, cls, n_classes, rule="clmle", scale=1.0):
     """Per-class scores of Eq. 10 (``rule="clmle"``) or Eq. 3 (``"lmle"``).
 
+    Vectorised over queries and classes: per-class minima, maxima and sums
+    of the retrieved go through one flat (class, query) index, the
+    competitors' terms through maxima over the classes; no loop over
+    queries or classes.
+
     Parameters
     ----------
     sim : ndarray of shape (n_queries, N)
-        Similarities of the retrieved centroids.
+        Similarities of the retrieved centroids (in any order).
     cls : ndarray of shape (n_queries, N)
         Encoded class of each retrieved centroid, in ``[0, n_classes)``.
     n_classes : int
@@ -86,29 +90,31 @@ def class_scores(sim, cls, n_classes, rule="clmle", scale=1.0):
         Largest similarity of each class among the retrieved (-inf when
         absent); used to break ties.
     """
+    sim = np.asarray(sim, dtype=np.float64)
     n, k = sim.shape
-    seg_row, seg_cls, starts, flat = _segments(sim, cls, n_classes)
-    own_min = np.minimum.reduceat(flat, starts)
-    own_max = np.maximum.reduceat(flat, starts)
+    shape = (n_classes, n)  # class-major; transposed on return
+    cell = (np.asarray(cls) * n + np.arange(n)[:, None]).ravel()
+    values = sim.ravel()
+    nearest = np.full(shape, -np.inf)
+    np.maximum.at(nearest.ravel(), cell, values)
+    own_min = np.full(shape, np.inf)
+    np.minimum.at(own_min.ravel(), cell, values)
+    present = nearest > -np.inf
     if rule == "lmle":
-        padded, col = _pad(own_max, seg_row, n, -np.inf)
-        other_max = _exclusive(padded, np.maximum, -np.inf)[seg_row, col]
-        other_max = np.where(np.isfinite(other_max), other_max, -1.0)
+        other_max = _max_of_others(nearest)[0]
+        other_max = np.where(other_max > -np.inf, other_max, -1.0)
         seg_score = 2.0 * (own_min - other_max)
     else:
-        x = scale * flat
-        seg_id = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, flat.size]))
-        seg_top = np.maximum.reduceat(x, starts)
-        seg_lse = seg_top + np.log(np.add.reduceat(np.exp(x - seg_top[seg_id]), starts))
-        padded, col = _pad(seg_lse, seg_row, n, -np.inf)
-        other_lse = _exclusive(padded, np.logaddexp, -np.inf)[seg_row, col]
-        other_lse = np.where(np.isfinite(other_lse), other_lse, -scale)
+        # scale > 0, so scale * (max s) is the maximum of scale * s.
+        top = scale * nearest
+        terms = np.exp(scale * values - top.ravel()[cell])
+        with np.errstate(divide="ignore"):
+            lse = top + np.log(np.bincount(cell, terms, n * n_classes).reshape(shape))
+        other_lse = _lse_of_others(lse)
+        other_lse = np.where(other_lse > -np.inf, other_lse, -scale)
         seg_score = scale * own_min - other_lse
-    scores = np.full((n, n_classes), absent_score(rule, scale, k))
-    scores[seg_row, seg_cls] = seg_score
-    nearest = np.full((n, n_classes), -np.inf)
-    nearest[seg_row, seg_cls] = own_max
-    return scores, nearest
+    scores = np.where(present, seg_score, absent_score(rule, scale, k))
+    return scores.T, nearest.T
 
 
 def break_ties(scores, nearest, class_counts):
@@ -118,11 +124,16 @@ def break_ties(scores, nearest, class_counts):
     cluster is most similar; then the rarer class in the training data; only
     then the lower class index.
     """
-    cand = scores == scores.max(axis=1, keepdims=True)
-    for key in (nearest, -np.asarray(class_counts, dtype=np.float64)[None, :]):
-        keyed = np.where(cand, key, -np.inf)
-        cand &= keyed == keyed.max(axis=1, keepdims=True)
-    return np.argmax(cand, axis=1)
+    best = np.argmax(scores, axis=1)
+    top = np.take_along_axis(scores, best[:, None], axis=1)
+    tied = np.flatnonzero((scores == top).sum(axis=1) > 1)
+    if tied.size:
+        cand = scores[tied] == top[tied]
+        for key in (nearest[tied], -np.asarray(class_counts, dtype=np.float64)[None, :]):
+            keyed = np.where(cand, key, -np.inf)
+            cand &= keyed == keyed.max(axis=1, keepdims=True)
+        best[tied] = np.argmax(cand, axis=1)
+    return best
 
 
 def scores_to_proba(scores, present):

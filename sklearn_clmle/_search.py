@@ -7,7 +7,6 @@ so backends differ only in *which* centroids they find.
 """
 
 import numpy as np
-import torch
 from sklearn.neighbors import KDTree
 
 #: ``algorithm="auto"`` uses brute force up to this many centroids and
@@ -24,11 +23,61 @@ NNDESCENT_MIN_CENTROIDS = 64
 #: and keeps the N most similar by exact inner product; the recall this gives
 #: is in ``benchmarks/results/search_backends.md``.
 NNDESCENT_CANDIDATES = 3
-#: Brute search switches from numpy's partial sort to ``torch.topk`` from this
-#: many centroids: ``benchmarks/results/topk.md`` (blocks of 1,024 queries,
-#: 64-d) has them level near 500 centroids and torch clearly ahead from 1,000.
-TORCH_TOPK_MIN_CENTROIDS = 1_000
 NNDESCENT_EPSILON = 0.2
+#: Brute search takes as candidates every centroid whose similarity reaches
+#: a per-query threshold: the ``k + EXTRA_CANDIDATES``-th largest of the
+#: maxima of about ``GROUP_WIDTH`` groups of centroids (groups of centroids
+#: ``j, j + w, j + 2w, ...``). At least ``k + EXTRA_CANDIDATES`` centroids
+#: reach it, and on the 200k- and 1M-row problems of
+#: ``benchmarks/bench_knc_scale.py`` about 25 do (for N = 20).
+GROUP_WIDTH = 64
+#: Candidates re-scored exactly per query beyond the N asked for, so that the
+#: N-th exact similarity clears every centroid left out (see
+#: ``_brute_block``) and the exhaustive fallback is rare.
+EXTRA_CANDIDATES = 2
+#: Queries per block of brute search: as many as keep the block's
+#: similarities near this many bytes (in cache), a power of two in
+#: ``[BRUTE_MIN_ROWS, BRUTE_MAX_ROWS]``.
+BRUTE_BLOCK_BYTES = 1 << 20
+BRUTE_MIN_ROWS = 256
+BRUTE_MAX_ROWS = 1024
+#: Similarity given to the padding centroids: below every real one.
+_PAD = np.float32(-2.0)
+_U32, _U64 = np.uint32, np.uint64
+_SIGN = _U32(0x7FFFFFFF)
+
+
+def _order_bits(bits):
+    """Map uint32 float bits to keys that sort the floats from the largest down.
+
+    The map is its own inverse; it is exact for every non-NaN float except
+    ``-0.0``, which callers turn into ``0.0`` first.
+    """
+    return np.where(bits >> _U32(31), bits, ~bits & _SIGN)
+
+
+def _descending_key(sim):
+    """uint32 keys that sort float32 similarities from the largest down."""
+    return _order_bits((sim + np.float32(0.0)).view(_U32))  # -0.0 becomes 0.0
+
+
+def _exact(q, centers, idx, out=None):
+    """Inner products of each query with its rows of ``centers[idx]``.
+
+    Computed row by row (einsum, not BLAS): a query's similarities never
+    depend on the other queries of its block, so predictions on a subset
+    equal those on the whole. ``out`` is an optional buffer for the rows.
+    """
+    return np.einsum("nd,nkd->nk", q, np.take(centers, idx, axis=0, out=out))
+
+
+def _exact_order(sim, idx, k):
+    """The ``k`` best of each row: most similar first, then lower index."""
+    key = (_descending_key(sim).astype(_U64) << _U64(32)) | idx.astype(_U64)
+    key.sort(axis=1)
+    key = key[:, :k]
+    sim = _order_bits((key >> _U64(32)).astype(_U32)).view(np.float32)
+    return sim.astype(np.float64), (key & _U64(0xFFFFFFFF)).astype(np.int64)
 
 
 def _top_k(sim, k):
@@ -43,27 +92,95 @@ def _top_k(sim, k):
     return np.take_along_axis(part, order, axis=1)
 
 
-def _brute_top_k(q, centers, k):
-    """Exact top-k by inner product: one matrix product and ``torch.topk``.
+class _BrutePlan:
+    """What brute search precomputes once per index and number of candidates.
 
-    ``torch.topk`` (multi-threaded) is several times faster than numpy's
-    partial sort; rows where equal similarities straddle the k-th place, the
-    only case where it may pick another index than ``_top_k``, are redone
-    with ``_top_k`` so that ties always go to the lower centroid index.
+    ``weights`` are the centroids padded with zero rows to ``groups * width``
+    rows, so that the similarities of a block, ``weights @ q.T``, reshape
+    into ``groups`` slabs of ``width`` rows whose element-wise maximum is
+    the maximum of each group of centroids ``j, j + width, ...``.
     """
-    s = torch.from_numpy(q) @ torch.from_numpy(centers).T
-    extra = int(k < s.shape[1])  # the (k+1)-th value shows a tie at the border
-    sim, idx = torch.topk(s, k + extra, dim=1)
-    sim, idx, s = sim.numpy(), idx.numpy(), s.numpy()
-    straddle = sim[:, k - 1] == sim[:, -1] if extra else np.zeros(len(s), bool)
-    sim, idx = sim[:, :k], idx[:, :k]
-    order = np.lexsort((idx, -sim), axis=1)
-    idx = np.take_along_axis(idx, order, axis=1)
-    sim = np.take_along_axis(sim, order, axis=1)
-    if straddle.any():
-        idx[straddle] = _top_k(s[straddle], k)
-        sim[straddle] = np.take_along_axis(s[straddle], idx[straddle], axis=1)
+
+    def __init__(self, centers, kk):
+        n, d = centers.shape
+        self.n, self.kk = n, kk
+        self.groups = max(1, -(-n // max(GROUP_WIDTH, 2 * kk)))
+        self.width = -(-n // self.groups)
+        n_pad = self.groups * self.width
+        self.weights = np.zeros((n_pad, d), dtype=np.float32)
+        self.weights[:n] = centers
+        rows = BRUTE_BLOCK_BYTES // (4 * n_pad)
+        rows = 1 << max(0, int(rows).bit_length() - 1)  # a power of two
+        self.block = int(np.clip(rows, BRUTE_MIN_ROWS, BRUTE_MAX_ROWS))
+        # Candidate keys pack (query, similarity, centroid) into 64 bits:
+        # 32 bits of similarity, the rest for the query and centroid numbers.
+        self.index_bits = int(n_pad).bit_length()
+        self.block = min(self.block, 1 << (32 - self.index_bits))
+        # |BLAS dot - einsum dot| <= 2 gamma_d for unit-norm float32 rows
+        # (gamma_d ~ d * 2**-24, any summation order, FMA or not); twice
+        # that, for the rounding of the norms.
+        self.tolerance = 4.0 * d * 2.0 ** -24
+
+
+def _brute_block(q, centers, plan, k, work):
+    """Exact top ``k`` of the queries ``q`` (at most ``plan.block``) by inner product.
+
+    One BLAS product gives the similarities ``S`` (centroids by queries);
+    the maxima of the groups of centroids give each query a threshold that
+    at least ``plan.kk`` centroids reach; those centroids are ordered by
+    ``S``, the first ``plan.kk`` re-scored exactly and ordered again. BLAS
+    and exact similarities differ by at most ``plan.tolerance``, so a row is
+    right when its ``k``-th exact similarity beats the ``plan.kk``-th BLAS
+    one (which bounds every centroid left out) by more than that; the rare
+    others are redone exactly over every centroid. The result is that of
+    exact scoring of every centroid.
+
+    Returns ``(sim, idx)`` of shape ``(len(q), k)``.
+    """
+    nb, kk = len(q), plan.kk
+    # Buffers per block size: fresh arrays of a few MB cost page faults on
+    # every block (and, freed, stall the other threads).
+    buffers = work.get(nb)
+    if buffers is None:
+        n_pad, d = plan.weights.shape
+        buffers = work[nb] = (np.empty((n_pad, nb), dtype=np.float32),
+                              np.empty((n_pad, nb), dtype=bool),
+                              np.empty((nb, kk, d), dtype=np.float32))
+    S, mask, rows = buffers
+    np.matmul(plan.weights, q.T, out=S)
+    S[plan.n:] = _PAD
+    top = S.reshape(plan.groups, -1).max(axis=0).reshape(plan.width, nb) if plan.groups > 1 else S
+    threshold = np.sort(top.T, axis=1)[:, -kk]
+    flat = np.flatnonzero(np.greater_equal(S, threshold, out=mask))  # centroid * nb + query
+    col, row = np.divmod(flat, nb)
+    bits = _U64(plan.index_bits)
+    key = ((row.astype(_U64) << (bits + _U64(32)))
+           | (_descending_key(S.ravel()[flat]).astype(_U64) << bits) | col.astype(_U64))
+    key.sort()
+    counts = np.bincount(row, minlength=nb)  # at least kk each
+    first = np.cumsum(counts) - counts
+    cand = (key[first[:, None] + np.arange(kk)] & _U64((1 << plan.index_bits) - 1)).astype(np.intp)
+    if kk < plan.n:
+        bound = S.ravel()[cand[:, -1] * nb + np.arange(nb)]
+    else:  # every centroid is a candidate
+        bound = np.full(nb, -np.inf, dtype=np.float32)
+    exact = _exact(q, centers, cand, out=rows)
+    # The candidates are in BLAS order; the exact similarities keep it but
+    # where BLAS rounding swapped near-equal neighbours.
+    step = np.diff(exact, axis=1)
+    if ((step < 0) | ((step == 0) & (np.diff(cand, axis=1) > 0))).all():
+        sim, idx = exact[:, :k].astype(np.float64), cand[:, :k].astype(np.int64)
+    else:
+        sim, idx = _exact_order(exact, cand, k)
+    for r in np.flatnonzero(sim[:, -1] <= bound + plan.tolerance):
+        sim[r], idx[r] = _exhaustive(q[r:r + 1], centers, k)
     return sim, idx
+
+
+def _exhaustive(q, centers, k):
+    """Exact top ``k`` over every centroid (same arithmetic as ``_exact``)."""
+    idx = np.broadcast_to(np.arange(centers.shape[0]), (len(q), centers.shape[0]))
+    return _exact_order(_exact(q, centers, idx), idx, k)
 
 
 class CentroidIndex:
@@ -107,39 +224,59 @@ class CentroidIndex:
             return index
         return None
 
-    def query(self, Q, k):
+    def plan(self, k):
+        """The brute-force plan for ``k`` neighbours (built once; None for the
+        other backends, whose search structure it builds)."""
+        if self._index is None:
+            self._index = {} if self.algorithm == "brute" else self._build()
+        if self.algorithm != "brute":
+            return None
+        kk = min(k + EXTRA_CANDIDATES, self.centers.shape[0])
+        if kk not in self._index:
+            self._index[kk] = _BrutePlan(self.centers, kk)
+        return self._index[kk]
+
+    def query(self, Q, k, work=None):
         """The ``k`` most similar centroids of each row of ``Q``.
+
+        Parameters
+        ----------
+        Q : ndarray of shape (n_queries, n_features)
+            Unit-norm queries.
+        k : int
+            In ``[1, n_centroids]``.
+        work : dict, default=None
+            Scratch buffers for brute search, reused across the calls of one
+            thread; a fresh one when None.
 
         Returns
         -------
         sim : ndarray of shape (n_queries, k), float64
-            Inner products, most similar first.
-        idx : ndarray of shape (n_queries, k)
+            Inner products, most similar first (equal ones by lower index).
+        idx : ndarray of shape (n_queries, k), int64
             Centroid indices.
         """
         Q = np.ascontiguousarray(Q, dtype=np.float32)
-        if self._index is None and self.algorithm != "brute":
-            self._index = self._build()
+        plan = self.plan(k)
+        work = {} if work is None else work
+        step = self.chunk_size if plan is None else min(self.chunk_size, plan.block)
         sims, idxs = [], []
-        for start in range(0, Q.shape[0], self.chunk_size):
-            q = Q[start:start + self.chunk_size]
-            if self.algorithm == "brute" and self.centers.shape[0] >= TORCH_TOPK_MIN_CENTROIDS:
-                _, idx = _brute_top_k(q, self.centers, k)
-            elif self.algorithm == "brute":
-                idx = _top_k(q @ self.centers.T, k)
-            elif self.algorithm == "kd_tree":
-                idx = self._index.query(q, k=k, return_distance=False)
+        for start in range(0, Q.shape[0], step):
+            q = Q[start:start + step]
+            if plan is not None:
+                sim, idx = _brute_block(q, self.centers, plan, k, work)
             else:
-                wide = min(self.centers.shape[0], NNDESCENT_CANDIDATES * k)
-                idx, _ = self._index.query(q, k=wide, epsilon=NNDESCENT_EPSILON)
-                idx = _fill_missing(idx, q, self.centers, wide)
-            # Similarities of the retrieved, recomputed row by row (einsum, not
-            # BLAS): a query's scores never depend on the other queries of its
-            # block, so predictions on a subset equal those on the whole.
-            sim = np.einsum("nd,nkd->nk", q, self.centers[idx]).astype(np.float64)
-            order = np.lexsort((idx, -sim), axis=1)[:, :k]
-            sims.append(np.take_along_axis(sim, order, axis=1))
-            idxs.append(np.take_along_axis(idx, order, axis=1).astype(np.int64))
+                if self.algorithm == "kd_tree":
+                    idx = self._index.query(q, k=k, return_distance=False)
+                else:
+                    wide = min(self.centers.shape[0], NNDESCENT_CANDIDATES * k)
+                    idx, _ = self._index.query(q, k=wide, epsilon=NNDESCENT_EPSILON)
+                    idx = _fill_missing(idx, q, self.centers, wide)
+                sim, idx = _exact_order(_exact(q, self.centers, idx), idx, k)
+            sims.append(sim)
+            idxs.append(idx)
+        if len(sims) == 1:
+            return sims[0], idxs[0]
         if not sims:
             return np.empty((0, k)), np.empty((0, k), dtype=np.int64)
         return np.concatenate(sims), np.concatenate(idxs)

@@ -223,3 +223,20 @@ def test_prior_adjustment_auto_per_rule(data):
     assert KNearestClusterClassifier(cluster_size=10).fit(X, y).prior_adjustment_ == 1.0
     assert KNearestClusterClassifier(cluster_size=10, rule="lmle").fit(
         X, y).prior_adjustment_ == 0.0
+
+
+def test_threaded_prediction_equals_single_threaded():
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6_000, 16)).astype(np.float32)
+    y = rng.integers(0, 5, X.shape[0])
+    clf = KNearestClusterClassifier(n_neighbors=10, cluster_size=4, random_state=0).fit(X, y)
+    Q = rng.normal(size=(3_000, 16)).astype(np.float32)
+    with threadpool_limits(1):
+        serial = clf.predict_proba(Q), clf.kneighbors(Q)
+    with threadpool_limits(2):
+        threaded = clf.predict_proba(Q), clf.kneighbors(Q)
+    np.testing.assert_array_equal(serial[0], threaded[0])
+    np.testing.assert_array_equal(serial[1][1], threaded[1][1])
+    np.testing.assert_array_equal(serial[1][0], threaded[1][0])
