@@ -487,42 +487,60 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
 
         Each block is normalised and searched on its own (on the part's
         columns) and handed to ``fn``, so nothing of the size of ``X`` is
-        made here. Brute-force blocks run on as many threads as BLAS may use
-        (``threadpoolctl`` limits apply), each with BLAS capped at one thread
-        and its own scratch buffers, with one block more than threads in
-        flight; the results do not depend on the number of threads.
+        made here. Brute search runs in two steps (see ``_search.py``): the
+        candidates of sub-blocks of queries, made of large array operations,
+        go to as many threads as BLAS may use (``threadpoolctl`` limits
+        apply; BLAS is capped at one thread meanwhile), while this thread
+        selects and scores the previous block, whose operations are small
+        (run on several threads they would mostly wait for the GIL). The
+        results do not depend on the number of threads.
         """
-        n_queries = X.shape[0]
-        plan = part.index.plan(k)  # build the search structure before any thread
-        n_threads = 1 if plan is None else _blas_threads()
-        step = part.index.chunk_size
-        if n_threads > 1:  # the blocks in flight hold no more than one chunk
-            step = max(1, step // (n_threads + 1))
-        if plan is not None:
-            step = min(step, plan.block)
+        index, n_queries = part.index, X.shape[0]
+        plan = index.plan(k)  # build the search structure before any thread
+
+        def queries(rows):
+            return np.ascontiguousarray(normalize_rows(X[rows, part.columns]), dtype=np.float32)
+
+        if plan is None:
+            for start in range(0, n_queries, index.chunk_size):
+                rows = slice(start, min(start + index.chunk_size, n_queries))
+                yield rows, fn(*index.query(queries(rows), k))
+            return
+        n_threads = _blas_threads()
+        step = min(index.chunk_size, plan.batch)
+        if n_threads > 1:  # two blocks in flight hold no more than one chunk
+            step = max(1, step // 2)
         blocks = [slice(start, min(start + step, n_queries))
                   for start in range(0, n_queries, step)]
-        n_threads = min(n_threads, len(blocks))
         local = threading.local()
 
-        def run(rows):
+        def keys(q, start):
             work = local.__dict__.setdefault("work", {})
-            sim, idx = part.index.query(normalize_rows(X[rows, part.columns]), k, work)
-            return rows, fn(sim, idx)
+            return index.candidate_keys(q[start:start + plan.block], k, start, work)
 
         # Only one call at a time changes the BLAS limit (and restores it).
-        if n_threads <= 1 or not _PARALLEL_SEARCH.acquire(blocking=False):
-            yield from map(run, blocks)
+        if n_threads <= 1 or len(blocks) < 2 or not _PARALLEL_SEARCH.acquire(blocking=False):
+            for rows in blocks:
+                q = queries(rows)
+                found = [keys(q, s) for s in range(0, len(q), plan.block)]
+                yield rows, fn(*index.select(q, k, found))
             return
         try:
             with _blas_limit(1), ThreadPoolExecutor(n_threads) as pool:
                 pending = deque()
+
+                def finish():
+                    rows, q, futures = pending.popleft()
+                    return rows, fn(*index.select(q, k, [f.result() for f in futures]))
+
                 for rows in blocks:
-                    pending.append(pool.submit(run, rows))
-                    if len(pending) > n_threads:
-                        yield pending.popleft().result()
+                    q = queries(rows)
+                    pending.append((rows, q, [pool.submit(keys, q, s)
+                                              for s in range(0, len(q), plan.block)]))
+                    if len(pending) > 1:
+                        yield finish()
                 while pending:
-                    yield pending.popleft().result()
+                    yield finish()
         finally:
             _PARALLEL_SEARCH.release()
 

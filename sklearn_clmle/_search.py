@@ -61,14 +61,14 @@ def _descending_key(sim):
     return _order_bits((sim + np.float32(0.0)).view(_U32))  # -0.0 becomes 0.0
 
 
-def _exact(q, centers, idx, out=None):
+def _exact(q, centers, idx):
     """Inner products of each query with its rows of ``centers[idx]``.
 
     Computed row by row (einsum, not BLAS): a query's similarities never
     depend on the other queries of its block, so predictions on a subset
-    equal those on the whole. ``out`` is an optional buffer for the rows.
+    equal those on the whole.
     """
-    return np.einsum("nd,nkd->nk", q, np.take(centers, idx, axis=0, out=out))
+    return np.einsum("nd,nkd->nk", q, np.take(centers, idx, axis=0))
 
 
 def _exact_order(sim, idx, k):
@@ -113,40 +113,38 @@ class _BrutePlan:
         rows = 1 << max(0, int(rows).bit_length() - 1)  # a power of two
         self.block = int(np.clip(rows, BRUTE_MIN_ROWS, BRUTE_MAX_ROWS))
         # Candidate keys pack (query, similarity, centroid) into 64 bits:
-        # 32 bits of similarity, the rest for the query and centroid numbers.
+        # 32 bits of similarity, the rest for the query and centroid numbers;
+        # ``batch`` is the most queries whose keys are sorted together.
         self.index_bits = int(n_pad).bit_length()
-        self.block = min(self.block, 1 << (32 - self.index_bits))
+        self.batch = 1 << (32 - self.index_bits)
+        self.block = min(self.block, self.batch)
         # |BLAS dot - einsum dot| <= 2 gamma_d for unit-norm float32 rows
         # (gamma_d ~ d * 2**-24, any summation order, FMA or not); twice
         # that, for the rounding of the norms.
         self.tolerance = 4.0 * d * 2.0 ** -24
 
 
-def _brute_block(q, centers, plan, k, work):
-    """Exact top ``k`` of the queries ``q`` (at most ``plan.block``) by inner product.
+def _block_keys(q, plan, work, offset=0):
+    """Candidate keys of the queries ``q`` (at most ``plan.block`` rows).
 
     One BLAS product gives the similarities ``S`` (centroids by queries);
     the maxima of the groups of centroids give each query a threshold that
-    at least ``plan.kk`` centroids reach; those centroids are ordered by
-    ``S``, the first ``plan.kk`` re-scored exactly and ordered again. BLAS
-    and exact similarities differ by at most ``plan.tolerance``, so a row is
-    right when its ``k``-th exact similarity beats the ``plan.kk``-th BLAS
-    one (which bounds every centroid left out) by more than that; the rare
-    others are redone exactly over every centroid. The result is that of
-    exact scoring of every centroid.
-
-    Returns ``(sim, idx)`` of shape ``(len(q), k)``.
+    at least ``plan.kk`` centroids reach, and those centroids are the
+    candidates. Each is a uint64 key: query number (``offset`` + row), its
+    BLAS similarity (largest first) and the centroid number, so that one
+    sort orders them by query, then similarity, then centroid. Only large
+    array operations (numpy releases the GIL in them): blocks of several
+    threads run in parallel. ``work`` holds the thread's buffers.
     """
     nb, kk = len(q), plan.kk
     # Buffers per block size: fresh arrays of a few MB cost page faults on
     # every block (and, freed, stall the other threads).
     buffers = work.get(nb)
     if buffers is None:
-        n_pad, d = plan.weights.shape
+        n_pad = plan.weights.shape[0]
         buffers = work[nb] = (np.empty((n_pad, nb), dtype=np.float32),
-                              np.empty((n_pad, nb), dtype=bool),
-                              np.empty((nb, kk, d), dtype=np.float32))
-    S, mask, rows = buffers
+                              np.empty((n_pad, nb), dtype=bool))
+    S, mask = buffers
     np.matmul(plan.weights, q.T, out=S)
     S[plan.n:] = _PAD
     top = S.reshape(plan.groups, -1).max(axis=0).reshape(plan.width, nb) if plan.groups > 1 else S
@@ -154,17 +152,33 @@ def _brute_block(q, centers, plan, k, work):
     flat = np.flatnonzero(np.greater_equal(S, threshold, out=mask))  # centroid * nb + query
     col, row = np.divmod(flat, nb)
     bits = _U64(plan.index_bits)
-    key = ((row.astype(_U64) << (bits + _U64(32)))
-           | (_descending_key(S.ravel()[flat]).astype(_U64) << bits) | col.astype(_U64))
-    key.sort()
-    counts = np.bincount(row, minlength=nb)  # at least kk each
-    first = np.cumsum(counts) - counts
-    cand = (key[first[:, None] + np.arange(kk)] & _U64((1 << plan.index_bits) - 1)).astype(np.intp)
+    return (((row + offset).astype(_U64) << (bits + _U64(32)))
+            | (_descending_key(S.ravel()[flat]).astype(_U64) << bits) | col.astype(_U64))
+
+
+def _select(q, centers, plan, k, keys):
+    """Exact top ``k`` of the queries ``q`` from their candidate ``keys``.
+
+    The first ``plan.kk`` candidates of each query in BLAS order are
+    re-scored exactly and ordered again. BLAS and exact similarities differ
+    by at most ``plan.tolerance``, so a row is right when its ``k``-th exact
+    similarity beats the ``plan.kk``-th BLAS one (which bounds every
+    centroid left out) by more than that; the rare others are redone
+    exactly over every centroid. The result is that of exact scoring of
+    every centroid. Returns ``(sim, idx)`` of shape ``(len(q), k)``.
+    """
+    nb, kk, bits = len(q), plan.kk, _U64(plan.index_bits)
+    keys.sort()
+    counts = np.bincount((keys >> (bits + _U64(32))).astype(np.intp), minlength=nb)
+    first = np.cumsum(counts) - counts  # at least kk candidates each
+    best = keys[first[:, None] + np.arange(kk)]
+    cand = (best & _U64((1 << plan.index_bits) - 1)).astype(np.intp)
     if kk < plan.n:
-        bound = S.ravel()[cand[:, -1] * nb + np.arange(nb)]
+        bound = _order_bits(((best[:, -1] >> bits) & _U64(0xFFFFFFFF)).astype(_U32))
+        bound = bound.view(np.float32)
     else:  # every centroid is a candidate
         bound = np.full(nb, -np.inf, dtype=np.float32)
-    exact = _exact(q, centers, cand, out=rows)
+    exact = _exact(q, centers, cand)
     # The candidates are in BLAS order; the exact similarities keep it but
     # where BLAS rounding swapped near-equal neighbours.
     step = np.diff(exact, axis=1)
@@ -236,6 +250,19 @@ class CentroidIndex:
             self._index[kk] = _BrutePlan(self.centers, kk)
         return self._index[kk]
 
+    def candidate_keys(self, q, k, offset=0, work=None):
+        """Brute search, first step: the candidate keys of the unit-norm
+        float32 queries ``q`` (at most ``plan(k).block`` rows, numbered from
+        ``offset``). Thread-safe with one ``work`` dict per thread."""
+        return _block_keys(q, self.plan(k), {} if work is None else work, offset)
+
+    def select(self, q, k, keys):
+        """Brute search, second step: ``(sim, idx)`` of the queries ``q``
+        (at most ``plan(k).batch`` rows) from the list of their candidate
+        keys, as :meth:`query` returns them."""
+        keys = np.concatenate(keys) if len(keys) > 1 else keys[0]
+        return _select(q, self.centers, self.plan(k), k, keys)
+
     def query(self, Q, k, work=None):
         """The ``k`` most similar centroids of each row of ``Q``.
 
@@ -259,12 +286,14 @@ class CentroidIndex:
         Q = np.ascontiguousarray(Q, dtype=np.float32)
         plan = self.plan(k)
         work = {} if work is None else work
-        step = self.chunk_size if plan is None else min(self.chunk_size, plan.block)
+        step = self.chunk_size if plan is None else min(self.chunk_size, plan.batch)
         sims, idxs = [], []
         for start in range(0, Q.shape[0], step):
             q = Q[start:start + step]
             if plan is not None:
-                sim, idx = _brute_block(q, self.centers, plan, k, work)
+                keys = [self.candidate_keys(q[s:s + plan.block], k, s, work)
+                        for s in range(0, len(q), plan.block)]
+                sim, idx = self.select(q, k, keys)
             else:
                 if self.algorithm == "kd_tree":
                     idx = self._index.query(q, k=k, return_distance=False)
