@@ -210,7 +210,9 @@ def main():
     rows = []
     if os.path.exists(args.json):
         with open(args.json) as fh:
-            rows = [r for r in json.load(fh) if r["label"] != args.label or not args.sizes]
+            # A run replaces the rows of its label and sizes only.
+            rows = [r for r in json.load(fh)
+                    if r["label"] != args.label or r["rows"] not in args.sizes]
     for n, epochs in zip(args.sizes, args.epochs):
         w, m = (int(v) for v in epochs.split("+"))
         old = None if args.old_clustering is None else load_clustering(args.old_clustering)

@@ -487,13 +487,11 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
 
         Each block is normalised and searched on its own (on the part's
         columns) and handed to ``fn``, so nothing of the size of ``X`` is
-        made here. Brute search runs in two steps (see ``_search.py``): the
-        candidates of sub-blocks of queries, made of large array operations,
-        go to as many threads as BLAS may use (``threadpoolctl`` limits
-        apply; BLAS is capped at one thread meanwhile), while this thread
-        selects and scores the previous block, whose operations are small
-        (run on several threads they would mostly wait for the GIL). The
-        results do not depend on the number of threads.
+        made here. Brute-force blocks run on as many threads as BLAS may use
+        (``threadpoolctl`` limits apply), BLAS capped at one thread meanwhile,
+        each thread with its own scratch buffers; the blocks in flight hold
+        at most ``chunk_size`` queries together, and the results do not
+        depend on the number of threads.
         """
         index, n_queries = part.index, X.shape[0]
         plan = index.plan(k)  # build the search structure before any thread
@@ -508,8 +506,8 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
             return
         n_threads = _blas_threads()
         step = min(index.chunk_size, plan.batch)
-        if n_threads > 1:  # two blocks in flight hold no more than one chunk
-            step = max(1, step // 2)
+        if n_threads > 1:  # the blocks in flight hold no more than one chunk
+            step = max(1, step // n_threads)
         blocks = [slice(start, min(start + step, n_queries))
                   for start in range(0, n_queries, step)]
         local = threading.local()
@@ -518,29 +516,24 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
             work = local.__dict__.setdefault("work", {})
             return index.candidate_keys(q[start:start + plan.block], k, start, work)
 
+        def run(rows):
+            q = queries(rows)
+            found = [keys(q, s) for s in range(0, len(q), plan.block)]
+            return rows, fn(*index.select(q, k, found))
+
         # Only one call at a time changes the BLAS limit (and restores it).
         if n_threads <= 1 or len(blocks) < 2 or not _PARALLEL_SEARCH.acquire(blocking=False):
-            for rows in blocks:
-                q = queries(rows)
-                found = [keys(q, s) for s in range(0, len(q), plan.block)]
-                yield rows, fn(*index.select(q, k, found))
+            yield from map(run, blocks)
             return
         try:
             with _blas_limit(1), ThreadPoolExecutor(n_threads) as pool:
                 pending = deque()
-
-                def finish():
-                    rows, q, futures = pending.popleft()
-                    return rows, fn(*index.select(q, k, [f.result() for f in futures]))
-
                 for rows in blocks:
-                    q = queries(rows)
-                    pending.append((rows, q, [pool.submit(keys, q, s)
-                                              for s in range(0, len(q), plan.block)]))
-                    if len(pending) > 1:
-                        yield finish()
+                    pending.append(pool.submit(run, rows))
+                    if len(pending) >= n_threads:
+                        yield pending.popleft().result()
                 while pending:
-                    yield finish()
+                    yield pending.popleft().result()
         finally:
             _PARALLEL_SEARCH.release()
 
