@@ -65,16 +65,17 @@ def load_clustering(path):
     return module
 
 
-def side_by_side(Z, y, cluster_size, old):
+def side_by_side(Z, y, cluster_size, old, repeats, accuracy):
     """Cold and warm ``ClassClusters`` of the old and this code on one embedding.
 
-    Alternated in one process (old, new, old, new), so that both see the
-    same machine load; the faster of the two runs of each is kept.
+    Alternated in one process (old, new, old, new, ...), so that both see
+    the same machine load; the faster of the ``repeats`` runs of each is
+    kept. ``accuracy(clusters)`` scores the warm clustering on held-out rows.
     """
     from sklearn_clmle import _clustering as new
 
     times = {}
-    for _ in range(2):
+    for _ in range(repeats):
         for name, mod in (("old", old), ("new", new)):
             t0 = time.perf_counter()
             cold = mod.ClassClusters(Z, y, cluster_size, n_classes=C, random_state=0)
@@ -83,12 +84,12 @@ def side_by_side(Z, y, cluster_size, old):
                                      random_state=0)
             t2 = time.perf_counter()
             obj = float(np.einsum("nd,nd->n", Z, warm.centers[warm.labels]).mean())
-            best = times.get(name, (np.inf, np.inf, obj))
-            times[name] = (min(best[0], t1 - t0), min(best[1], t2 - t1), obj)
+            best = times.get(name, (np.inf, np.inf, obj, accuracy(warm)))
+            times[name] = (min(best[0], t1 - t0), min(best[1], t2 - t1), obj, best[3])
     return times
 
 
-def measure(n, warmup_epochs, max_epochs, label, device=None, old=None, **params):
+def measure(n, warmup_epochs, max_epochs, label, device=None, old=None, repeats=2, **params):
     """Fit on ``n`` rows and time its parts; ``params`` go to the estimator."""
     from sklearn_clmle import CLMLEEmbedder
     from sklearn_clmle._clustering import ClassClusters
@@ -117,8 +118,12 @@ def measure(n, warmup_epochs, max_epochs, label, device=None, old=None, **params
     with torch.no_grad():
         Z = est.transform(X)
     quality = float(np.einsum("nd,nd->n", Z, est.cluster_centers_[est.cluster_labels_]).mean())
-    nearest = np.argmax(est.transform(X_test) @ est.cluster_centers_.T, axis=1)
-    accuracy = balanced_accuracy_score(y_test, est.cluster_classes_[nearest])
+    Z_test = est.transform(X_test)
+
+    def nearest_centroid_accuracy(centers, classes):
+        return balanced_accuracy_score(y_test, classes[np.argmax(Z_test @ centers.T, axis=1)])
+
+    accuracy = nearest_centroid_accuracy(est.cluster_centers_, est.cluster_classes_)
     torch.set_num_threads(2)
     t0 = time.perf_counter()
     cold = ClassClusters(Z, y, est.cluster_size_, n_classes=C, random_state=0, **where)
@@ -128,8 +133,11 @@ def measure(n, warmup_epochs, max_epochs, label, device=None, old=None, **params
     t2 = time.perf_counter()
     row = {}
     if old is not None:
-        for name, (c, w, o) in side_by_side(Z, y, est.cluster_size_, old).items():
-            row.update({f"{name}_cold": c, f"{name}_warm": w, f"{name}_objective": o})
+        pairs = side_by_side(Z, y, est.cluster_size_, old, repeats,
+                             lambda cl: nearest_centroid_accuracy(cl.centers, cl.cluster_class))
+        for name, (c, w, o, a) in pairs.items():
+            row.update({f"{name}_cold": c, f"{name}_warm": w, f"{name}_objective": o,
+                        f"{name}_accuracy": a})
     return row | {
         "label": label, "rows": n, "clusters": int(est.cluster_centers_.shape[0]),
         "warmup_epochs": warmup_epochs, "max_epochs": max_epochs, "fit": wall,
@@ -171,25 +179,37 @@ def report(rows, path, before_tree):
         )
     lines += ["", "Rows labelled `before` were made by the same script with `PYTHONPATH` "
               f"at a checkout of {before_tree}:", "",
-              "`PYTHONPATH=<checkout> python benchmarks/bench_cluster_scale.py --label before`"]
+              "`PYTHONPATH=<checkout> python benchmarks/bench_cluster_scale.py --label before`",
+              "", "and the `after` rows by this code, one size per run (the table above "
+              "is then rewritten from the JSON with `--sizes` and no values):", "",
+              "`python benchmarks/bench_cluster_scale.py --label after --sizes 100000 "
+              "--epochs 3+15 --old-clustering <checkout>/sklearn_clmle/_clustering.py`", "",
+              "`python benchmarks/bench_cluster_scale.py --label after --sizes 1000000 "
+              "--epochs 1+5`"]
     paired = [r for r in rows if "old_cold" in r]
     if paired:
         lines += ["", "## Clustering alone, old and new code side by side", "",
                   "`ClassClusters` on the fitted embedding of the `after` run, the "
                   "code of the checkout above and this code alternated in one process "
-                  "(best of 2 each): cold = from k-means++ seeding, warm = from the "
-                  "cold result's labels; objective after the warm run.", "",
-                  "| rows | old cold | new cold | old warm | new warm | speed-up cold / warm "
-                  "| old objective | new objective |", "|---|---|---|---|---|---|---|---|"]
+                  "(best of `--repeats` each, 2 unless the row says otherwise): cold = "
+                  "from k-means++ seeding, warm = from the cold result's labels; objective "
+                  "and held-out nearest-centroid balanced accuracy of the warm result.", "",
+                  "| rows | repeats | old cold | new cold | old warm | new warm "
+                  "| speed-up cold / warm | old objective | new objective "
+                  "| old accuracy | new accuracy |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in paired:
+            acc = [f"{r[key]:.4f}" if key in r else "-"
+                   for key in ("old_accuracy", "new_accuracy")]
             lines.append(
-                f"| {r['rows']:,} | {r['old_cold']:.2f} | {r['new_cold']:.2f} | "
-                f"{r['old_warm']:.2f} | {r['new_warm']:.2f} | "
+                f"| {r['rows']:,} | {r.get('repeats', 2)} | {r['old_cold']:.2f} | "
+                f"{r['new_cold']:.2f} | {r['old_warm']:.2f} | {r['new_warm']:.2f} | "
                 f"{r['old_cold'] / r['new_cold']:.1f}x / {r['old_warm'] / r['new_warm']:.1f}x | "
-                f"{r['old_objective']:.4f} | {r['new_objective']:.4f} |")
-    lines += ["", "The runs shared the 2 cores with other jobs (a load average of 2 to 9): "
-              "absolute times, and fit times between runs, are noisy; the side-by-side "
-              "table is measured under one load."]
+                f"{r['old_objective']:.4f} | {r['new_objective']:.4f} | {acc[0]} | {acc[1]} |")
+    lines += ["", "The `before` runs shared the 2 cores with other jobs (a load average "
+              "of 2 to 9); the `after` runs had the machine to themselves, but its speed "
+              "drifts by tens of percent within minutes. Absolute times, and fit times "
+              "between runs, are noisy; the side-by-side table is measured under one load."]
     write_report(lines, path)
 
 
@@ -202,6 +222,8 @@ def main():
                         help="warm-up+main epochs per size")
     parser.add_argument("--old-clustering", default=None,
                         help="_clustering.py of the code before, timed side by side")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="alternated runs of each code in the side-by-side timing")
     parser.add_argument("--before-tree", default="3b4ecaf (the landed main before issue 14)")
     parser.add_argument("--json", default="benchmarks/results/cluster_scale.json")
     parser.add_argument("--out", default="benchmarks/results/cluster_scale.md")
@@ -216,7 +238,9 @@ def main():
     for n, epochs in zip(args.sizes, args.epochs):
         w, m = (int(v) for v in epochs.split("+"))
         old = None if args.old_clustering is None else load_clustering(args.old_clustering)
-        row = measure(n, w, m, args.label, old=old)
+        row = measure(n, w, m, args.label, old=old, repeats=args.repeats)
+        if old is not None:
+            row["repeats"] = args.repeats
         print(json.dumps(row), flush=True)
         rows.append(row)
         with open(args.json, "w") as fh:
