@@ -110,9 +110,9 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
         normalised queries, its ``chunk_size * n_centroids`` similarities
         (brute search) and its ``chunk_size * n_classes`` scores, so memory
         does not grow with the number of queries. Brute search runs blocks
-        of ``chunk_size / (threads + 1)`` queries on as many threads as BLAS
-        may use (``threadpoolctl.threadpool_limits`` caps them) and caps BLAS
-        at one thread meanwhile. Results depend neither on the block size nor
+        of ``chunk_size / threads`` queries on as many threads as BLAS may
+        use (``threadpoolctl.threadpool_limits`` caps them) and caps BLAS at
+        one thread meanwhile. Results depend neither on the block size nor
         on the number of threads.
     multilabel_features : {"auto", "blocks", "shared"}, default="auto"
         With a multi-label indicator ``y`` of A columns the rule runs per
@@ -495,31 +495,19 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
         """
         index, n_queries = part.index, X.shape[0]
         plan = index.plan(k)  # build the search structure before any thread
-
-        def queries(rows):
-            return np.ascontiguousarray(normalize_rows(X[rows, part.columns]), dtype=np.float32)
-
-        if plan is None:
-            for start in range(0, n_queries, index.chunk_size):
-                rows = slice(start, min(start + index.chunk_size, n_queries))
-                yield rows, fn(*index.query(queries(rows), k))
-            return
-        n_threads = _blas_threads()
-        step = min(index.chunk_size, plan.batch)
-        if n_threads > 1:  # the blocks in flight hold no more than one chunk
-            step = max(1, step // n_threads)
+        n_threads, step = 1, index.chunk_size
+        if plan is not None:
+            n_threads = _blas_threads()
+            # One batch of brute search per block; the blocks in flight hold
+            # no more than one chunk.
+            step = max(1, min(step, plan.batch) // n_threads)
         blocks = [slice(start, min(start + step, n_queries))
                   for start in range(0, n_queries, step)]
         local = threading.local()
 
-        def keys(q, start):
-            work = local.__dict__.setdefault("work", {})
-            return index.candidate_keys(q[start:start + plan.block], k, start, work)
-
         def run(rows):
-            q = queries(rows)
-            found = [keys(q, s) for s in range(0, len(q), plan.block)]
-            return rows, fn(*index.select(q, k, found))
+            work = local.__dict__.setdefault("work", {})
+            return rows, fn(*index.query(normalize_rows(X[rows, part.columns]), k, work))
 
         # Only one call at a time changes the BLAS limit (and restores it).
         if n_threads <= 1 or len(blocks) < 2 or not _PARALLEL_SEARCH.acquire(blocking=False):

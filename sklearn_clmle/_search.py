@@ -28,12 +28,11 @@ NNDESCENT_EPSILON = 0.2
 #: a per-query threshold: the ``k + EXTRA_CANDIDATES``-th largest of the
 #: maxima of about ``GROUP_WIDTH`` groups of centroids (groups of centroids
 #: ``j, j + w, j + 2w, ...``). At least ``k + EXTRA_CANDIDATES`` centroids
-#: reach it, and on the 200k- and 1M-row problems of
-#: ``benchmarks/bench_knc_scale.py`` about 25 do (for N = 20).
+#: reach it, and on clustered data few more do.
 GROUP_WIDTH = 64
 #: Candidates re-scored exactly per query beyond the N asked for, so that the
-#: N-th exact similarity clears every centroid left out (see
-#: ``_brute_block``) and the exhaustive fallback is rare.
+#: N-th exact similarity clears every centroid left out (see ``_select``)
+#: and the exhaustive fallback is rare.
 EXTRA_CANDIDATES = 2
 #: Queries per block of brute search: as many as keep the block's
 #: similarities near this many bytes (in cache), a power of two in
@@ -132,9 +131,8 @@ def _block_keys(q, plan, work, offset=0):
     at least ``plan.kk`` centroids reach, and those centroids are the
     candidates. Each is a uint64 key: query number (``offset`` + row), its
     BLAS similarity (largest first) and the centroid number, so that one
-    sort orders them by query, then similarity, then centroid. Only large
-    array operations (numpy releases the GIL in them): blocks of several
-    threads run in parallel. ``work`` holds the thread's buffers.
+    sort orders them by query, then similarity, then centroid. ``work``
+    holds the calling thread's buffers.
     """
     nb, kk = len(q), plan.kk
     # Buffers per block size: fresh arrays of a few MB cost page faults on
@@ -250,19 +248,6 @@ class CentroidIndex:
             self._index[kk] = _BrutePlan(self.centers, kk)
         return self._index[kk]
 
-    def candidate_keys(self, q, k, offset=0, work=None):
-        """Brute search, first step: the candidate keys of the unit-norm
-        float32 queries ``q`` (at most ``plan(k).block`` rows, numbered from
-        ``offset``). Thread-safe with one ``work`` dict per thread."""
-        return _block_keys(q, self.plan(k), {} if work is None else work, offset)
-
-    def select(self, q, k, keys):
-        """Brute search, second step: ``(sim, idx)`` of the queries ``q``
-        (at most ``plan(k).batch`` rows) from the list of their candidate
-        keys, as :meth:`query` returns them."""
-        keys = np.concatenate(keys) if len(keys) > 1 else keys[0]
-        return _select(q, self.centers, self.plan(k), k, keys)
-
     def query(self, Q, k, work=None):
         """The ``k`` most similar centroids of each row of ``Q``.
 
@@ -291,9 +276,11 @@ class CentroidIndex:
         for start in range(0, Q.shape[0], step):
             q = Q[start:start + step]
             if plan is not None:
-                keys = [self.candidate_keys(q[s:s + plan.block], k, s, work)
+                # Candidates of cache-sized sub-blocks, selected together.
+                keys = [_block_keys(q[s:s + plan.block], plan, work, s)
                         for s in range(0, len(q), plan.block)]
-                sim, idx = self.select(q, k, keys)
+                sim, idx = _select(q, self.centers, plan, k,
+                                   np.concatenate(keys) if len(keys) > 1 else keys[0])
             else:
                 if self.algorithm == "kd_tree":
                     idx = self._index.query(q, k=k, return_distance=False)
