@@ -22,7 +22,7 @@ from sklearn_clmle._clustering import (
     resolve_cluster_size,
 )
 from sklearn_clmle._rules import break_ties, class_scores, scores_to_proba
-from sklearn_clmle._search import CentroidIndex
+from sklearn_clmle._search import EXTRA_CANDIDATES, CentroidIndex
 from sklearn_clmle._validation import (
     check_class_targets,
     check_multilabel_target,
@@ -38,6 +38,14 @@ from sklearn_clmle._versioning import VersionStampMixin
 #: embeddings (``benchmarks/results/knc_prior.md``); 0 (none) for LMLE's
 #: Eq. 3, whose distance scores it was not measured on.
 AUTO_PRIOR_ADJUSTMENT = {"clmle": 1.0, "lmle": 0.0}
+#: ``chunk_size="auto"``: queries per block such that a block holds about
+#: this many class scores or candidates per array (``n_classes`` or
+#: ``n_neighbors + 2`` per query), within ``AUTO_CHUNK_ROWS``. Numpy calls
+#: on fewer than some 20,000 values cost more in thread hand-overs (the
+#: GIL) than in work, so blocks of a few hundred queries do not speed up
+#: on two threads; see ``benchmarks/results/knc_scale.md``.
+AUTO_CHUNK_VALUES = 1 << 17
+AUTO_CHUNK_ROWS = (256, 8192)
 
 
 class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimator):
@@ -206,13 +214,13 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
         "scale": [Interval(Real, 0, None, closed="neither")],
         "prior_adjustment": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "algorithm": [StrOptions({"auto", "brute", "kd_tree", "nndescent"})],
-        "chunk_size": [Interval(Integral, 1, None, closed="left")],
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "multilabel_features": [StrOptions({"auto", "blocks", "shared"})],
         "random_state": ["random_state"],
     }
 
     def __init__(self, n_neighbors=5, *, cluster_size="auto", rule="clmle", scale=10.0,
-                 prior_adjustment="auto", algorithm="auto", chunk_size=1024,
+                 prior_adjustment="auto", algorithm="auto", chunk_size="auto",
                  multilabel_features="auto", random_state=None):
         self.n_neighbors = n_neighbors
         self.cluster_size = cluster_size
@@ -341,8 +349,17 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
             # above the score of a class with no retrieved cluster.
             "offset": -float(tau) * np.log(counts / counts.sum()),
             "n_neighbors": n_neighbors,
-            "index": CentroidIndex(clusters.centers, self.algorithm, self.chunk_size, seed),
+            "index": CentroidIndex(clusters.centers, self.algorithm,
+                                   self._chunk_rows(n_classes, n_neighbors), seed),
         }
+
+    def _chunk_rows(self, n_classes, n_neighbors):
+        """Queries per block: ``chunk_size``, or for ``"auto"`` as many as keep
+        a block's class scores and candidates near ``AUTO_CHUNK_VALUES``."""
+        if self.chunk_size != "auto":
+            return self.chunk_size
+        per_query = max(n_classes, n_neighbors + EXTRA_CANDIDATES)
+        return int(np.clip(AUTO_CHUNK_VALUES // per_query, *AUTO_CHUNK_ROWS))
 
     def _set_parts(self, parts, cluster_size, single):
         """The fitted attributes: one problem's values, or per-label lists."""
@@ -499,8 +516,13 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
         if plan is not None:
             n_threads = _blas_threads()
             # One batch of brute search per block; the blocks in flight hold
-            # no more than one chunk.
+            # no more than one chunk, and as many blocks as threads share
+            # the queries evenly.
             step = max(1, min(step, plan.batch) // n_threads)
+            n_blocks = -(-n_queries // step)
+            if n_blocks > 1:
+                n_blocks = -(-n_blocks // n_threads) * n_threads
+                step = max(1, -(-n_queries // n_blocks))
         blocks = [slice(start, min(start + step, n_queries))
                   for start in range(0, n_queries, step)]
         local = threading.local()
