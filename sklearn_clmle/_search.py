@@ -52,10 +52,12 @@ _SIGN = _U32(0x7FFFFFFF)
 def _order_bits(bits):
     """Map uint32 float bits to keys that sort the floats from the largest down.
 
+    Non-negative floats get ``0x7FFFFFFF - bits``, negative ones keep their
+    bits (branch-free: the mask is ``0x7FFFFFFF`` where the sign bit is 0).
     The map is its own inverse; it is exact for every non-NaN float except
     ``-0.0``, which callers turn into ``0.0`` first.
     """
-    return np.where(bits >> _U32(31), bits, ~bits & _SIGN)
+    return bits ^ (((bits >> _U32(31)) - _U32(1)) & _SIGN)
 
 
 def _descending_key(sim):
@@ -177,23 +179,34 @@ def _candidate_keys(q, plan, work):
         else:
             top = S
         top = np.ascontiguousarray(top.T)  # rows of queries: a fast partition
-        threshold = np.partition(top, top.shape[1] - kk, axis=1)[:, top.shape[1] - kk]
+        threshold = np.partition(top, top.shape[1] - kk, axis=1)[:, top.shape[1] - kk].copy()
         mask = np.greater_equal(S, threshold, out=mask_buf[:n_pad * nb].reshape(n_pad, nb))
         flat = _flatnonzero(mask, words)  # centroid * nb + query
         found.append((flat, S.reshape(-1)[flat], start, nb))
     full = [f for f in found if f[3] == B]
     keys = []
     if full:
-        # Together: flat + sub-block * n_pad * B is
-        # (sub-block * n_pad + centroid) * B + query.
-        flat = np.concatenate([f + (s // B) * (n_pad * B) for f, _, s, _ in full])
-        high, row = np.divmod(flat, B)
-        sub, col = np.divmod(high, n_pad)
-        keys.append(_pack(plan, row + sub * B, np.concatenate([v for _, v, _, _ in full]), col))
+        flat = np.concatenate([f for f, _, _, _ in full]) if len(full) > 1 else full[0][0]
+        col, row = _divmod(flat, B)
+        if len(full) > 1:
+            row += np.repeat([s for _, _, s, _ in full], [f.size for f, _, _, _ in full])
+        sim = np.concatenate([v for _, v, _, _ in full]) if len(full) > 1 else full[0][1]
+        keys.append(_pack(plan, row, sim, col))
     for flat, sim, start, nb in found[len(full):]:  # the short last sub-block
-        col, row = np.divmod(flat, nb)
+        col, row = _divmod(flat, nb)
         keys.append(_pack(plan, row + start, sim, col))
     return np.concatenate(keys) if len(keys) > 1 else keys[0]
+
+
+def _divmod(a, b):
+    """``np.divmod`` of non-negative integers by a positive scalar, a few
+    times faster: shifts for a power of two, else ``floor_divide`` (which
+    numpy does with a precomputed multiplier, unlike ``divmod``)."""
+    if b & (b - 1) == 0:
+        shift = b.bit_length() - 1
+        return a >> shift, a & (b - 1)
+    quotient = a // b
+    return quotient, a - quotient * b
 
 
 def _pack(plan, row, sim, col):
@@ -233,8 +246,8 @@ def _select(q, centers, plan, k, keys, work):
     """
     nb, kk, bits = len(q), plan.kk, _U64(plan.index_bits)
     keys.sort()
-    counts = np.bincount((keys >> (bits + _U64(32))).astype(np.intp), minlength=nb)
-    first = np.cumsum(counts) - counts  # at least kk candidates each
+    # Where each query's keys start (it has at least kk of them).
+    first = np.searchsorted(keys, np.arange(nb, dtype=_U64) << (bits + _U64(32)))
     best = keys[first[:, None] + np.arange(kk)]
     cand = (best & _U64((1 << plan.index_bits) - 1)).astype(np.intp)
     if kk < plan.n:
@@ -248,8 +261,9 @@ def _select(q, centers, plan, k, keys, work):
     # where BLAS rounding swapped near-equal neighbours: those rows only
     # are ordered again.
     step = np.diff(exact, axis=1)
-    swapped = np.flatnonzero(((step > 0) | ((step == 0) & (np.diff(cand, axis=1) < 0))).any(axis=1))
-    if swapped.size:
+    out_of_order = (step > 0) | ((step == 0) & (np.diff(cand, axis=1) < 0))
+    swapped = np.unique(np.flatnonzero(out_of_order) // (kk - 1)) if kk > 1 else []
+    if len(swapped):
         sim[swapped], idx[swapped] = _exact_order(exact[swapped], cand[swapped], k)
     for r in np.flatnonzero(sim[:, -1] <= bound + plan.tolerance):
         sim[r], idx[r] = _exhaustive(q[r:r + 1], centers, k)
