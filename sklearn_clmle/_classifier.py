@@ -111,17 +111,20 @@ class KNearestClusterClassifier(VersionStampMixin, ClassifierMixin, BaseEstimato
         used). ``"auto"`` is brute force up to 200,000 centroids (exact,
         and faster than NN-descent's build plus query at every size measured
         in ``benchmarks/results/search_backends.md``) and NN-descent above.
-    chunk_size : int, default=1024
+    chunk_size : int or "auto", default="auto"
         Queries per block. ``predict``, ``predict_proba``,
         ``decision_function`` and ``kneighbors`` normalise, search and score
         one block at a time: beyond their output they hold one block's
-        normalised queries, its ``chunk_size * n_centroids`` similarities
-        (brute search) and its ``chunk_size * n_classes`` scores, so memory
-        does not grow with the number of queries. Brute search runs blocks
-        of ``chunk_size / threads`` queries on as many threads as BLAS may
-        use (``threadpoolctl.threadpool_limits`` caps them) and caps BLAS at
-        one thread meanwhile. Results depend neither on the block size nor
-        on the number of threads.
+        normalised queries, its candidates (``n_neighbors + 2`` per query),
+        its ``chunk_size * n_classes`` scores and, per thread, the
+        similarities of a cache-sized sub-block (brute search), so memory
+        does not grow with the number of queries. ``"auto"`` picks blocks
+        of about ``2**17`` scores or candidates (256 to 8,192 queries).
+        Brute search shares the queries evenly among blocks of at most
+        ``chunk_size / threads`` queries on as many threads as BLAS may use
+        (``threadpoolctl.threadpool_limits`` caps them) and caps BLAS at one
+        thread meanwhile. Results depend neither on the block size nor on
+        the number of threads.
     multilabel_features : {"auto", "blocks", "shared"}, default="auto"
         With a multi-label indicator ``y`` of A columns the rule runs per
         label on its own features: ``"blocks"`` splits the columns of ``X``
