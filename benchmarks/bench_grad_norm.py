@@ -73,8 +73,8 @@ def recorded_grad_norms():
     norms = []
     original = _training.sgd_step
 
-    def sgd_step(optimizer, loss, max_grad_norm=None):
-        norm = original(optimizer, loss, max_grad_norm)
+    def sgd_step(optimizer, loss, max_grad_norm=None, scaler=None):
+        norm = original(optimizer, loss, max_grad_norm, scaler)
         norms.append(float("nan") if norm is None else float(norm))
         return norm
 
