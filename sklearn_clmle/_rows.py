@@ -22,9 +22,12 @@ def to_device(a, device):
     copy: a copy from pageable memory would make the host wait until the
     device has finished all the work queued before it, once per step.
     """
-    t = torch.as_tensor(a)
+    if isinstance(a, torch.Tensor) and a.device.type != "cpu":
+        return a.to(device)  # already on an accelerator: nothing to pin
     if device.type == "cpu":
-        return t
+        return torch.as_tensor(a)
+    # Contiguous first: pinning keeps a view's strides (and its whole base).
+    t = torch.as_tensor(a).contiguous()
     return t.pin_memory().to(device, non_blocking=True)
 
 
@@ -68,7 +71,7 @@ class Rows:
             return self._dense(self.X[idx])
         if isinstance(self.X, np.ndarray):
             return self._cast(self.X[np.asarray(idx)])
-        if self.X.device == self.device:
+        if self.X.device.type != "cpu":  # the device copy made in __init__
             return self.X[to_device(np.asarray(idx), self.device)]
         return to_device(self.X[torch.from_numpy(np.asarray(idx))], self.device)
 

@@ -18,7 +18,9 @@ def resolve_device(device):
     no GPU present raises a ``ValueError``.
     """
     if device is None or (isinstance(device, str) and device == "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        device = "cuda"
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
@@ -37,6 +39,10 @@ def resolve_device(device):
                 f"device={device!r} does not exist: {torch.cuda.device_count()} "
                 "CUDA device(s) are visible."
             )
+        if dev.index is None:
+            # torch.device("cuda") != torch.device("cuda:0"): give the index,
+            # so that comparing with a tensor's device (always indexed) holds.
+            dev = torch.device("cuda", torch.cuda.current_device())
     elif dev.type != "cpu":
         raise ValueError(f"device={device!r} is not supported; use 'auto', 'cpu' or 'cuda'.")
     return dev

@@ -168,3 +168,27 @@ def test_device_copy_is_cast_float32():
     assert rows.X.device.type == "cuda" and rows.X.dtype == torch.float32
     np.testing.assert_array_equal(rows.X.cpu().numpy(), X.astype(np.float32))
     np.testing.assert_array_equal(rows.take([2, 0]).cpu().numpy(), X[[2, 0]].astype(np.float32))
+
+
+def test_cuda_without_index_resolves_to_the_current_device(monkeypatch):
+    # torch.device("cuda") != torch.device("cuda:0"), while a tensor's device is
+    # always indexed: an index-less device made Rows.take pin a CUDA tensor.
+    from sklearn_clmle._runtime import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    for device in ("auto", "cuda", torch.device("cuda"), None):
+        assert resolve_device(device) == torch.device("cuda", 1)
+    assert resolve_device("cuda:0") == torch.device("cuda", 0)
+
+
+def test_to_device_leaves_accelerator_tensors_unpinned():
+    from sklearn_clmle._rows import to_device
+
+    meta = torch.device("meta")  # an accelerator stand-in: pinning it raises
+    t = torch.empty(4, 3, device=meta)
+    out = to_device(t[:, 0], meta)
+    assert out.device == meta and out.shape == (4,)
+    col = np.arange(12.0).reshape(4, 3)[:, 1]  # a strided view stays a view on the CPU
+    np.testing.assert_array_equal(to_device(col, torch.device("cpu")).numpy(), col)
