@@ -1,7 +1,21 @@
-"""Shared fixtures (the shared estimators are in ``_estimators.py``)."""
+"""Shared fixtures (the shared estimators are in ``_estimators.py``).
 
-import pytest
-from sklearn.datasets import make_classification
+The suite runs on the CPU, also on a machine with a GPU: its expectations
+(bit-for-bit reproducibility, CPU-equal outputs, no CUDA state before a fit)
+are the CPU's, and CI has no GPU. The GPU is hidden here, before anything
+initialises CUDA. ``SKLEARN_CLMLE_TEST_CUDA=1`` leaves it visible, for the
+tests marked ``cuda``::
+
+    SKLEARN_CLMLE_TEST_CUDA=1 python -m pytest tests -m cuda
+"""
+
+import os
+
+if os.environ.get("SKLEARN_CLMLE_TEST_CUDA") != "1":
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+
+import pytest  # noqa: E402
+from sklearn.datasets import make_classification  # noqa: E402
 
 
 @pytest.fixture(scope="module")

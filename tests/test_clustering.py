@@ -126,7 +126,8 @@ def test_cpu_device_is_the_default_path():
     np.testing.assert_array_equal(a[1], b[1])
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU and SKLEARN_CLMLE_TEST_CUDA=1")
 def test_clustering_on_cuda_keeps_sizes_and_agrees():
     X = np.random.default_rng(2).normal(size=(20_000, 16)).astype(np.float32)
     y = np.repeat(np.arange(2), 10_000)

@@ -161,7 +161,8 @@ def test_chunked_assignment_matches_dense():
         assert np.mean(chunked == dense) > 0.99
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU and SKLEARN_CLMLE_TEST_CUDA=1")
 def test_device_copy_is_cast_float32():
     X = np.random.default_rng(0).normal(size=(1_000, 5))
     rows = Rows(X, torch.device("cuda"))
