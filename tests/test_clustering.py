@@ -127,7 +127,6 @@ def test_cpu_device_is_the_default_path():
 
 
 @pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU and SKLEARN_CLMLE_TEST_CUDA=1")
 def test_clustering_on_cuda_keeps_sizes_and_agrees():
     X = np.random.default_rng(2).normal(size=(20_000, 16)).astype(np.float32)
     y = np.repeat(np.arange(2), 10_000)

@@ -95,7 +95,6 @@ def test_cuda_fitted_model_loads_without_gpu(data, monkeypatch):
 
 
 @pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU and SKLEARN_CLMLE_TEST_CUDA=1")
 def test_cuda_fit_then_cpu_state(data):
     X, y = data
     emb = fast(device="cuda").fit(X, y)

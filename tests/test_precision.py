@@ -92,7 +92,6 @@ def test_grad_scaler_step_equals_plain_step():
 
 
 @pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU and SKLEARN_CLMLE_TEST_CUDA=1")
 @pytest.mark.parametrize("mode", ["bf16", "fp16"])
 def test_cuda_mixed_precision_fit(mode):
     X, y = _data()
